@@ -64,13 +64,19 @@ def softmax(z: jax.Array, axis: int = -1) -> jax.Array:
 def softmax_jacobian(z: jax.Array) -> jax.Array:
     """∂softmax(z)_i / ∂z_j = s_i (δ_ij − s_j) = diag(s) − s sᵀ, over the last axis."""
     s = softmax(z)
-    return s[..., :, None] * (jnp.eye(z.shape[-1], dtype=z.dtype) - s[..., None, :])
+    return s[..., :, None] * (_eye_like(z) - s[..., None, :])
 
 
 def softmax_vjp(z: jax.Array, g: jax.Array) -> jax.Array:
     """gᵀ J_softmax(z) = s ⊙ (g − ⟨g, s⟩), over the last axis."""
     s = softmax(z)
     return s * (g - jnp.sum(g * s, axis=-1, keepdims=True))
+
+
+def _eye_like(z: jax.Array) -> jax.Array:
+    """The identity over the last axis of z, broadcast to z's batch shape (..., k, k)."""
+    k = z.shape[-1]
+    return jnp.broadcast_to(jnp.eye(k, dtype=z.dtype), (*z.shape[:-1], k, k))
 
 
 def log_softmax(z: jax.Array, axis: int = -1) -> jax.Array:
@@ -82,7 +88,7 @@ def log_softmax(z: jax.Array, axis: int = -1) -> jax.Array:
 def log_softmax_jacobian(z: jax.Array) -> jax.Array:
     """∂log_softmax(z)_i / ∂z_j = δ_ij − s_j, over the last axis."""
     s = softmax(z)
-    return jnp.eye(z.shape[-1], dtype=z.dtype) - s[..., None, :]
+    return _eye_like(z) - s[..., None, :]
 
 
 def log_softmax_vjp(z: jax.Array, g: jax.Array) -> jax.Array:

@@ -1,0 +1,396 @@
+"""Derivatives by finite differences and by autodiff, side by side, and gradient checking.
+
+Finite differences approximate f'(x) by a weighted sum of f at nearby points:
+
+    forward      f'(x) ≈ (f(x + h) − f(x)) / h                                 error O(h)
+    backward     f'(x) ≈ (f(x) − f(x − h)) / h                                 error O(h)
+    central      f'(x) ≈ (f(x + h) − f(x − h)) / (2h)                          error O(h²)
+    five-point   f'(x) ≈ (f(x−2h) − 8f(x−h) + 8f(x+h) − f(x+2h)) / (12h)       error O(h⁴)
+
+A stencil of order p has truncation error ~ C hᵖ and round-off error ~ eps |f| / h, so the
+total is smallest near h ≈ eps^(1/(p+1)): eps^(1/2) one-sided, eps^(1/3) central, eps^(1/5)
+five-point, scaled by max(1, |x|), with eps the machine epsilon of x's float type. That is
+the default step everywhere here; `step_size_study` measures it.
+
+Autodiff twins (`gradient`, `jacobian`, `hessian`, `hvp`) wrap `jax.grad`, `jax.jacfwd` /
+`jax.jacrev`, `jax.hessian` and `jax.jvp`, jit-compiled once per f; `check_grad` compares
+an analytic gradient with central differences in float64 using the cs231n relative error.
+
+The functions f must be traceable by JAX (written with `jax.numpy`); the numerical
+Jacobian and Hessian evaluate all perturbed points with `jax.lax.map` in vmapped chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from jaxcalc.validation import (
+    InputError,
+    InputTypeError,
+    check_callable,
+    check_choice,
+    check_positive_finite,
+)
+
+#: name -> (offsets k, integer weights c_k, denominator d, order p):
+#: f'(x) ≈ Σ c_k f(x + k h) / (d h), with truncation error O(hᵖ).
+STENCILS: dict[str, tuple[tuple[int, ...], tuple[int, ...], int, int]] = {
+    "forward": ((0, 1), (-1, 1), 1, 1),
+    "backward": ((-1, 0), (-1, 1), 1, 1),
+    "central": ((-1, 1), (-1, 1), 2, 2),
+    "five-point": ((-2, -1, 1, 2), (1, -8, 8, -1), 12, 4),
+}
+
+#: cs231n thresholds on the relative error |a − n| / max(|a|, |n|).
+OK_BELOW = 1e-7
+WARN_BELOW = 1e-4
+
+_CHUNK = 256  # perturbed points evaluated per vmapped batch
+
+
+def _point(name: str, x: Any) -> jax.Array:
+    """`x` as a float array (ints are promoted to the default float), checked finite."""
+    try:
+        a = jnp.asarray(x)
+    except TypeError:
+        raise InputTypeError(f"{name} must be a number or an array of numbers, got {x!r}") from None
+    if jnp.issubdtype(a.dtype, jnp.complexfloating):
+        raise InputTypeError(f"{name} must be real, got dtype {a.dtype}")
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        a = a.astype(jnp.result_type(float))
+    if not isinstance(a, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(a))):
+        raise InputError(f"{name} must be finite, got {x!r}")
+    return a
+
+
+def default_step(x: jax.Array, order: int, *, derivative: int = 1) -> jax.Array:
+    """h = eps^(1/(order+derivative)) · max(1, |x|), element-wise, eps of x's float type.
+
+    A stencil of accuracy `order` p for the m-th `derivative` has truncation error ~ hᵖ and
+    round-off error ~ eps/hᵐ; their sum is least near h = eps^(1/(p+m)).
+    """
+    eps = jnp.finfo(x.dtype).eps
+    return eps ** (1.0 / (order + derivative)) * jnp.maximum(1.0, jnp.abs(x))
+
+
+def _steps(x: jax.Array, h: float | None, order: int, derivative: int = 1) -> jax.Array:
+    """A step per element of x: the given h, or the default rule."""
+    if h is None:
+        return default_step(x, order, derivative=derivative)
+    return jnp.full(x.shape, check_positive_finite("h", h), dtype=x.dtype)
+
+
+def difference(f: Callable, x: jax.Array, h: jax.Array, method: str = "central") -> jax.Array:
+    """The finite-difference quotient Σ c_k f(x + k h) / (d h), with no input checks.
+
+    Element-wise in x and h (broadcast together), so it can sweep many steps at once.
+    """
+    offsets, weights, denom, _ = STENCILS[method]
+    total = sum(c * f(x + k * h) for k, c in zip(offsets, weights, strict=True))
+    return total / (denom * h)
+
+
+_difference = jax.jit(difference, static_argnums=(0, 3))
+
+
+def derivative(
+    f: Callable[[jax.Array], jax.Array],
+    x: Any,
+    *,
+    h: float | None = None,
+    method: str = "central",
+) -> jax.Array:
+    """f'(x) of f: R → R by finite differences.
+
+    Args:
+      f: a scalar function of a scalar (element-wise functions also take an array x).
+      x: the point; its float type (float32 by default) sets eps.
+      h: the step; default eps^(1/(p+1)) · max(1, |x|) for a stencil of order p.
+      method: "forward", "backward", "central" or "five-point".
+
+    Returns:
+      The approximate derivative, a 0-d array of x's float type.
+
+    >>> derivative(jnp.sin, 0.0)  # ≈ cos(0) = 1, to about eps^(2/3)
+    Array(0.999996, dtype=float32)
+    """
+    check_callable("f", f)
+    check_choice("method", method, STENCILS)
+    x = _point("x", x)
+    order = STENCILS[method][3]
+    if h is None:
+        step = default_step(x, order)
+        step = (x + step) - x  # a step exactly representable next to x (Numerical Recipes §5.7)
+    else:
+        step = _steps(x, h, order)
+    return difference(f, x, step, method)
+
+
+def numerical_jacobian(
+    f: Callable[[jax.Array], jax.Array], x: Any, *, h: float | None = None
+) -> jax.Array:
+    """∂f_i/∂x_j by central differences, shape f(x).shape + x.shape ((m, n) for R^n → R^m).
+
+    Column j is (f(x + h_j e_j) − f(x − h_j e_j)) / (2 h_j), h_j = eps^(1/3) · max(1, |x_j|)
+    by default; all 2n perturbed points are evaluated in vmapped chunks.
+    """
+    check_callable("f", f)
+    x = _point("x", x)
+    return _central_jacobian(f, x, _steps(x, h, order=2))
+
+
+@partial(jax.jit, static_argnums=0)
+def _central_jacobian(f: Callable, x: jax.Array, steps: jax.Array) -> jax.Array:
+    flat, steps = x.ravel(), steps.ravel()
+
+    def column(j: jax.Array) -> jax.Array:
+        e = jnp.zeros_like(flat).at[j].set(steps[j])
+        up, down = (flat + e).reshape(x.shape), (flat - e).reshape(x.shape)
+        return (f(up) - f(down)) / (2 * steps[j])
+
+    cols = jax.lax.map(column, jnp.arange(flat.size), batch_size=min(flat.size, _CHUNK))
+    return jnp.moveaxis(cols, 0, -1).reshape(cols.shape[1:] + x.shape)
+
+
+def _check_scalar_output(f: Callable, x: jax.Array) -> None:
+    shape = jax.eval_shape(f, x).shape
+    if shape != ():
+        raise InputError(f"f must return a scalar, got shape {shape}")
+
+
+def numerical_gradient(
+    f: Callable[[jax.Array], jax.Array], x: Any, *, h: float | None = None
+) -> jax.Array:
+    """∇f(x) of a scalar f by central differences, shaped like x.
+
+    ∂f/∂x_j ≈ (f(x + h_j e_j) − f(x − h_j e_j)) / (2 h_j), h_j = eps^(1/3) · max(1, |x_j|).
+    """
+    check_callable("f", f)
+    x = _point("x", x)
+    _check_scalar_output(f, x)
+    return _central_jacobian(f, x, _steps(x, h, order=2))
+
+
+def numerical_hessian(
+    f: Callable[[jax.Array], jax.Array], x: Any, *, h: float | None = None
+) -> jax.Array:
+    """∂²f/∂x_i∂x_j of a scalar f by central differences, shape x.shape + x.shape.
+
+    H_ij ≈ [f(x + h_i e_i + h_j e_j) − f(x + h_i e_i − h_j e_j)
+            − f(x − h_i e_i + h_j e_j) + f(x − h_i e_i − h_j e_j)] / (4 h_i h_j),
+    with error O(h²) + O(eps/h²), so h_i = eps^(1/4) · max(1, |x_i|) by default;
+    symmetrised as (H + Hᵀ)/2.
+    """
+    check_callable("f", f)
+    x = _point("x", x)
+    _check_scalar_output(f, x)
+    return _central_hessian(f, x, _steps(x, h, order=2, derivative=2))
+
+
+@partial(jax.jit, static_argnums=0)
+def _central_hessian(f: Callable, x: jax.Array, steps: jax.Array) -> jax.Array:
+    flat, steps = x.ravel(), steps.ravel()
+    n = flat.size
+
+    def at(v: jax.Array) -> jax.Array:
+        return f(v.reshape(x.shape))
+
+    def entry(ij: jax.Array) -> jax.Array:
+        i, j = ij // n, ij % n
+        ei = jnp.zeros_like(flat).at[i].set(steps[i])
+        ej = jnp.zeros_like(flat).at[j].set(steps[j])
+        total = at(flat + ei + ej) - at(flat + ei - ej) - at(flat - ei + ej) + at(flat - ei - ej)
+        return total / (4 * steps[i] * steps[j])
+
+    hess = jax.lax.map(entry, jnp.arange(n * n), batch_size=min(n * n, _CHUNK)).reshape(n, n)
+    return (0.5 * (hess + hess.T)).reshape(x.shape + x.shape)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _compiled(transform: Callable, f: Callable, *args: jax.Array) -> jax.Array:
+    """transform(f)(*args), jit-compiled once per (transform, f) and argument shapes."""
+    return transform(f)(*args)
+
+
+def gradient(f: Callable[[jax.Array], jax.Array], x: Any) -> jax.Array:
+    """∇f(x) by reverse-mode autodiff (`jax.grad`): one backward pass."""
+    check_callable("f", f)
+    return _compiled(jax.grad, f, _point("x", x))
+
+
+def jacobian(f: Callable[[jax.Array], jax.Array], x: Any, *, mode: str = "reverse") -> jax.Array:
+    """∂f_i/∂x_j by autodiff, shape f(x).shape + x.shape.
+
+    mode "forward" (`jax.jacfwd`, one JVP per input: best when n ≤ m) or
+    "reverse" (`jax.jacrev`, one VJP per output: best when m ≤ n).
+    """
+    check_callable("f", f)
+    check_choice("mode", mode, ("forward", "reverse"))
+    return _compiled(jax.jacfwd if mode == "forward" else jax.jacrev, f, _point("x", x))
+
+
+def hessian(f: Callable[[jax.Array], jax.Array], x: Any) -> jax.Array:
+    """∂²f/∂x_i∂x_j by autodiff (`jax.hessian` = forward over reverse), x.shape + x.shape."""
+    check_callable("f", f)
+    return _compiled(jax.hessian, f, _point("x", x))
+
+
+def _forward_over_reverse(f: Callable) -> Callable:
+    return lambda x, v: jax.jvp(jax.grad(f), (x,), (v,))[1]
+
+
+def hvp(f: Callable[[jax.Array], jax.Array], x: Any, v: Any) -> jax.Array:
+    """The Hessian-vector product H(x) v without forming H: forward over reverse.
+
+    H v = d/dε ∇f(x + ε v) at ε = 0, i.e. `jax.jvp(jax.grad(f), (x,), (v,))`; costs a
+    few gradient evaluations, and memory O(n) rather than O(n²).
+    """
+    check_callable("f", f)
+    x, v = _point("x", x), _point("v", v)
+    if v.shape != x.shape:
+        raise InputError(f"v must have the shape of x {x.shape}, got {v.shape}")
+    return _compiled(_forward_over_reverse, f, x, v.astype(x.dtype))
+
+
+def relative_error(a: jax.Array, n: jax.Array) -> jax.Array:
+    """max over elements of |a − n| / max(|a|, |n|), counting 0 where both are 0."""
+    scale = jnp.maximum(jnp.abs(a), jnp.abs(n))
+    rel = jnp.where(scale > 0, jnp.abs(a - n) / jnp.where(scale > 0, scale, 1), 0)
+    return jnp.max(rel, initial=0.0)
+
+
+def verdict(error: float) -> str:
+    """cs231n: "ok" below 1e-7, "warn" below 1e-4 (fine only with kinks), else "fail"."""
+    if error < OK_BELOW:
+        return "ok"
+    return "warn" if error < WARN_BELOW else "fail"
+
+
+class GradCheck(NamedTuple):
+    """A gradient check: the max relative error per array and overall, and its verdict."""
+
+    errors: dict[str, float]  # array name (path in the pytree, "x" for a bare array) -> error
+    max_error: float
+    verdict: str  # "ok" | "warn" | "fail"
+    analytic: Any  # the gradient checked, float64, same structure as x
+    numerical: Any  # central differences in float64, same structure as x
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{k}: {v:.2e}" for k, v in self.errors.items())
+        return f"{self.verdict} (max relative error {self.max_error:.2e}; {rows})"
+
+
+def check_grad(
+    f: Callable[[Any], jax.Array],
+    x: Any,
+    grad_fn: Callable[[Any], Any] | None = None,
+) -> GradCheck:
+    """Compare `grad_fn(x)` (default `jax.grad(f)`) with central differences, in float64.
+
+    x may be an array or a pytree of arrays (e.g. a dict of parameters); f maps it to a
+    scalar and grad_fn returns the same structure. Both run with x64 enabled and x cast to
+    float64; the numerical gradient perturbs every element with h = eps^(1/3) · max(1, |x|).
+    Each array gets the relative error max |a − n| / max(|a|, |n|); the verdict uses the
+    worst: "ok" < 1e-7 ≤ "warn" < 1e-4 ≤ "fail" (cs231n). A gradient off by 1% fails.
+    """
+    check_callable("f", f)
+    if grad_fn is not None:
+        check_callable("grad_fn", grad_fn)
+    with jax.enable_x64(True):
+        x64 = jax.tree.map(lambda a: _point("x", a).astype(jnp.float64), x)
+        flat, unravel = ravel_pytree(x64)
+        if flat.size == 0:
+            raise InputError("x must hold at least one number")
+        numerical = unravel(numerical_gradient(lambda v: f(unravel(v)), flat))
+        analytic = grad_fn(x64) if grad_fn else _compiled(jax.grad, f, x64)
+        if jax.tree.structure(analytic) != jax.tree.structure(x64):
+            raise InputError("grad_fn must return the same structure as x")
+        analytic = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), analytic)
+        errors = {}
+        pairs = zip(
+            jax.tree_util.tree_leaves_with_path(analytic),
+            jax.tree.leaves(numerical),
+            strict=True,
+        )
+        for (path, a), n in pairs:
+            name = jax.tree_util.keystr(path, simple=True, separator="/") or "x"
+            if a.shape != n.shape:
+                raise InputError(f"grad_fn returned shape {a.shape} for {name}, expected {n.shape}")
+            errors[name] = float(relative_error(a, n))
+    worst = max(errors.values())
+    return GradCheck(errors, worst, verdict(worst), analytic, numerical)
+
+
+#: The study's functions: name -> (f, f'), both element-wise.
+FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
+    "sin": (jnp.sin, jnp.cos),
+    "exp": (jnp.exp, jnp.exp),
+}
+
+STUDY_METHODS = ("forward", "central")
+STUDY_DTYPES = ("float32", "float64")
+
+
+class StepStudy(NamedTuple):
+    """Errors of finite differences for f'(x) over a sweep of steps h."""
+
+    function: str
+    x: float
+    steps: np.ndarray  # (k,) from large to small
+    errors: dict[str, dict[str, np.ndarray]]  # errors[dtype][method], shape (k,)
+    best_step: dict[str, dict[str, float]]  # the h of least error, per dtype and method
+    default_step: dict[str, dict[str, float]]  # the rule eps^(1/(p+1)) · max(1, |x|)
+
+
+#: The study averages over this many points spread over x ± 1% · max(1, |x|).
+STUDY_POINTS = 41
+
+
+def step_size_study(
+    function: str = "sin",
+    x: float = 1.0,
+    *,
+    steps: np.ndarray | None = None,
+) -> StepStudy:
+    """The error of forward and central differences for h from 1e-1 to 1e-15.
+
+    Truncation error falls as h (forward) or h² (central) while round-off error
+    eps |f(x)| / h rises, a V shape on log-log axes with its minimum near the default step.
+    The error for each h is the root mean square of D_h f − f' over 41 points spread over
+    x ± 1% · max(1, |x|), so the minimum reflects the typical error rather than a lucky
+    cancellation at one point. Differences are computed in float32 and float64 and compared
+    with f' evaluated in float64 at the same (rounded) points.
+    """
+    check_choice("function", function, FUNCTIONS)
+    f, fprime = FUNCTIONS[function]
+    xf = float(_point("x", x))
+    steps = np.logspace(-1, -15, 57) if steps is None else np.asarray(steps, dtype=np.float64)
+    if steps.ndim != 1 or steps.size == 0 or not np.all(np.isfinite(steps) & (steps > 0)):
+        raise InputError("steps must be a non-empty 1-D array of positive finite numbers")
+    spread = xf + max(1.0, abs(xf)) * np.linspace(-0.01, 0.01, STUDY_POINTS)
+    errors: dict[str, dict[str, np.ndarray]] = {}
+    best: dict[str, dict[str, float]] = {}
+    rule: dict[str, dict[str, float]] = {}
+    with jax.enable_x64(True):
+        for dtype in STUDY_DTYPES:
+            xs = jnp.asarray(spread, dtype=dtype)[:, None]  # (m, 1) against h (1, k)
+            if not bool(jnp.all(jnp.isfinite(f(xs)) & jnp.isfinite(fprime(xs)))):
+                raise InputError(f"x = {xf} overflows {function} in {dtype}")
+            exact = fprime(xs.astype(jnp.float64))
+            hs = jnp.asarray(steps, dtype=dtype)[None, :]
+            errors[dtype], best[dtype], rule[dtype] = {}, {}, {}
+            for method in STUDY_METHODS:
+                diff = _difference(f, xs, hs, method).astype(jnp.float64) - exact
+                err = np.sqrt(np.mean(np.asarray(diff) ** 2, axis=0))
+                errors[dtype][method] = err
+                best[dtype][method] = float(steps[np.argmin(err)])
+                order = STENCILS[method][3]
+                rule[dtype][method] = float(default_step(jnp.asarray(xf, dtype), order))
+    return StepStudy(function, xf, steps, errors, best, rule)
