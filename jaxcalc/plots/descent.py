@@ -1,0 +1,63 @@
+"""Figures of gradient descent: learning rates on a parabola, optimiser paths on surfaces."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from jaxcalc.descent import DescentResult, RateRun, Surface
+
+
+def learning_rate_figure(runs: list[RateRun], a: float) -> plt.Figure:
+    """f(x_t) − f* against t (log scale), one curve per learning rate, theory dashed.
+
+    The dashed line is (f(x_0) − f*)·(1 − 2aα)^(2t): the gap is a (x_t − x*)², so it shrinks
+    (or grows) by the square of the per-step factor.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for run in runs:
+        t = np.arange(len(run.gaps))
+        gaps = np.where(run.gaps > 0, run.gaps, np.nan)  # an exact hit has no logarithm
+        label = (
+            f"α = {run.learning_rate:g} ({run.regime}): "
+            f"measured {run.measured:.4f}, theory |1−2aα| = {run.theory:.4f}"
+        )
+        (line,) = ax.semilogy(t, gaps, "o", ms=3.5, label=label)
+        ax.semilogy(t, run.gaps[0] * run.theory ** (2 * t), "--", lw=1, color=line.get_color())
+    ax.set_xlabel("step t")
+    ax.set_ylabel("f(x_t) − f*")
+    ax.set_title(f"Gradient descent on a x² + b x + c, a = {a:g}: stable for α < 1/a = {1 / a:g}")
+    ax.legend(fontsize=8, title="markers measured, dashed theory", title_fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def _contour(ax: plt.Axes, surf: Surface) -> None:
+    x_lo, x_hi, y_lo, y_hi = surf.extent
+    xs, ys = np.meshgrid(np.linspace(x_lo, x_hi, 200), np.linspace(y_lo, y_hi, 200))
+    grid = jnp.asarray(np.stack([xs.ravel(), ys.ravel()], axis=1))
+    z = np.asarray(jax.vmap(surf.f)(grid)).reshape(xs.shape)
+    f_min = float(surf.f(jnp.asarray(surf.minimum)))
+    levels = f_min + np.geomspace(1e-3, max(z.max() - f_min, 1e-2), 25)
+    ax.contour(xs, ys, z, levels=levels, cmap="viridis", linewidths=0.7, alpha=0.6)
+
+
+def paths_figure(panels: list[tuple[Surface, dict[str, DescentResult]]]) -> plt.Figure:
+    """Contours of each surface with the path of every method from the same start."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5), squeeze=False)
+    for ax, (surf, results) in zip(axes[0], panels, strict=True):
+        _contour(ax, surf)
+        for name, res in results.items():
+            xy = res.trajectory
+            lr = surf.learning_rates["gd" if name == "gradient descent" else name]
+            ax.plot(xy[:, 0], xy[:, 1], ".-", ms=2, lw=1, label=f"{name} (α = {lr:.3g})")
+        ax.plot(*surf.x0, "ko", ms=6)
+        ax.plot(*surf.minimum, "r*", ms=14, label="minimum")
+        ax.set_xlim(surf.extent[:2])
+        ax.set_ylim(surf.extent[2:])
+        steps = max(len(r.trajectory) for r in results.values()) - 1
+        ax.set_title(f"{surf.name}: {steps} steps from the black dot")
+        ax.legend(fontsize=8, loc="best")
+    return fig
