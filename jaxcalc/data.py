@@ -239,25 +239,31 @@ def download(name: str, folder: str | os.PathLike | None = None) -> Path:
     """
     source = _source(name)
     folder = Path(folder) if folder is not None else default_dir(name)
-    for stem in FILES:
-        if _file(folder, stem) is not None:
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{stem}.gz"
-        part = folder / f"{stem}.gz.part"
-        try:
-            _fetch(source.url + target.name, part)
-            data = _decompress(part, part.read_bytes())
-            digest = hashlib.sha256(data).hexdigest()
-            if digest != _digest(source, stem):
-                raise DataError(
-                    f"{source.url}{target.name}: downloaded content has SHA-256 "
-                    f"{digest[:12]}..., expected {_digest(source, stem)[:12]}...; try again later "
-                    f"or put the four files in {folder}"
-                )
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
+    created = not folder.exists()
+    try:
+        for stem in FILES:
+            if _file(folder, stem) is not None:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{stem}.gz"
+            part = folder / f"{stem}.gz.part"
+            try:
+                _fetch(source.url + target.name, part)
+                data = _decompress(part, part.read_bytes())
+                digest = hashlib.sha256(data).hexdigest()
+                if digest != _digest(source, stem):
+                    raise DataError(
+                        f"{source.url}{target.name}: downloaded content has SHA-256 "
+                        f"{digest[:12]}..., expected {_digest(source, stem)[:12]}...; "
+                        f"try again later or put the four files in {folder}"
+                    )
+                os.replace(part, target)
+            finally:
+                part.unlink(missing_ok=True)
+    except BaseException:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # leave no empty folder behind a failed first download
+        raise
     return folder
 
 

@@ -134,7 +134,7 @@ class TrainState(NamedTuple):
 
     params: mlp.Params
     opt_state: Any
-    avg_params: mlp.Params | None  # EMA of params, None when cfg.ema == 0
+    avg_params: mlp.Params | None  # EMA of params from 0 (see _eval_params); None if ema == 0
 
 
 class Diverged(RuntimeError):
@@ -253,7 +253,8 @@ def init_state(cfg: Config, opt: optim.Optimizer, n_in: int, n_out: int) -> Trai
     params = mlp.init_params(
         _keys(cfg.seed)[0], (n_in, cfg.hidden, n_out), activation=cfg.activation
     )
-    return TrainState(params, opt.init(params), params if cfg.ema > 0 else None)
+    avg = jax.tree.map(jnp.zeros_like, params) if cfg.ema > 0 else None
+    return TrainState(params, opt.init(params), avg)
 
 
 def _keys(seed: int) -> tuple[jax.Array, jax.Array]:
@@ -398,7 +399,7 @@ def fit(
     epoch_fn = jax.jit(make_epoch(make_step(cfg, opt, n_out), cfg.batch_size, mesh=mesh))
     epoch_fn = epoch_fn.lower(state, train_x, train_y, epoch_key(0)).compile()
     predict = jax.jit(make_predict(cfg.activation))
-    eval_params = _eval_params(state)
+    eval_params = _eval_params(state, cfg.ema)
     compiled = {}  # one executable per input shape
     for x in [x for x, _ in eval_sets.values()] + [test_x]:
         if x.shape not in compiled:
@@ -433,7 +434,7 @@ def fit(
                 )
             state = new_state
             t0 = time.perf_counter()
-            eval_params = _eval_params(state)
+            eval_params = _eval_params(state, cfg.ema)
             record = {"epoch": epoch + 1, "loss": float(losses.mean())}
             for name, (x, y) in eval_sets.items():
                 record[f"{name}_accuracy"] = _accuracy(compiled[x.shape](eval_params, x), y)
@@ -452,7 +453,7 @@ def fit(
     finally:
         bar.close()
 
-    eval_params = _eval_params(state)
+    eval_params = _eval_params(state, cfg.ema)
     test_pred = np.asarray(compiled[test_x.shape](eval_params, test_x))
     train_seconds = sum(h["seconds"] for h in history)
     metrics = {
@@ -482,8 +483,16 @@ def _describe(device: jax.Device) -> str:
     return f"{device.platform} ({device.device_kind})"
 
 
-def _eval_params(state: TrainState) -> mlp.Params:
-    return state.params if state.avg_params is None else state.avg_params
+def _eval_params(state: TrainState, ema: float) -> mlp.Params:
+    """The weights to evaluate: the params, or their average debiased for its zero start.
+
+    avg_t = ema · avg_(t−1) + (1 − ema) · θ_t with avg_0 = 0, so avg_t / (1 − emaᵗ) is a
+    weighted mean of θ_1..θ_t (as Adam's moments and optax's `ema(debias=True)`).
+    """
+    if state.avg_params is None:
+        return state.params
+    correction = 1.0 - ema ** jnp.maximum(state.opt_state.count, 1).astype(jnp.float32)
+    return jax.tree.map(lambda a: a / correction, state.avg_params)
 
 
 def _accuracy(pred: jax.Array, labels: jax.Array) -> float:
