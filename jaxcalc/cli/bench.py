@@ -1,0 +1,134 @@
+"""`jaxcalc bench`: one training job timed several ways, or what a gradient costs."""
+
+from __future__ import annotations
+
+import argparse
+
+from jaxcalc.bench.training import DEVICES, IMPLS
+from jaxcalc.cli import positive_float, positive_int
+
+DEFAULT_PLOT = "runs/bench/bench.png"
+DEFAULT_COST_PLOT = "runs/bench/gradient_cost.png"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="time training several ways (hand-written, jax.grad+optax, PyTorch, NumPy)",
+        description=(
+            "Train 784-H-10 with Adam on MNIST (synthetic data of its shape when MNIST is not "
+            "found) with each implementation in one run; report samples/s (median of the "
+            "timed epochs after a warm-up epoch), compile time, peak memory, the fraction of "
+            "the machine's measured matmul peak and the ratio to jax.grad + optax. "
+            "--gradient-cost instead times finite differences against reverse mode."
+        ),
+    )
+    add = p.add_argument
+    add(
+        "--impl",
+        choices=tuple(IMPLS),
+        action="append",
+        help="run only this implementation (repeatable; default: all)",
+    )
+    add("--hidden", type=positive_int, default=512, help="hidden units (default 512)")
+    add("--batch-size", type=positive_int, default=128, help="(default 128)")
+    add("--epochs", type=positive_int, default=3, help="timed epochs after a warm-up (default 3)")
+    add("--device", choices=DEVICES, default="cpu", help="(default cpu)")
+    add("--train-size", type=positive_int, metavar="N", help="images per epoch (default all)")
+    add("--synthetic", action="store_true", help="random MNIST-shaped data even if MNIST is found")
+    add("--data-dir", metavar="DIR", help="folder holding the four MNIST IDX files")
+    add(
+        "--peak-size",
+        type=positive_int,
+        default=2048,
+        metavar="N",
+        help="the (N, N) float32 matmul that measures the peak (default 2048)",
+    )
+    add("--json", metavar="FILE", help="also write the results as JSON")
+    add(
+        "--plot", metavar="FILE", help=f"PNG chart (default {DEFAULT_PLOT}, or {DEFAULT_COST_PLOT})"
+    )
+    add("--no-plot", action="store_true", help="skip the PNG")
+    cost = p.add_argument_group("gradient cost")
+    cost.add_argument(
+        "--gradient-cost",
+        action="store_true",
+        help="time finite differences (n + 1 evaluations) against reverse mode over n",
+    )
+    cost.add_argument(
+        "--sizes",
+        type=positive_int,
+        nargs="+",
+        default=[10, 100, 1_000, 10_000, 100_000],
+        metavar="N",
+        help="the n to time (default 10 100 1000 10000 100000)",
+    )
+    cost.add_argument(
+        "--max-fd-seconds",
+        type=positive_float,
+        default=3.0,
+        help="extrapolate finite differences, as n², where one would take longer (default 3)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_gradient_cost(args) if args.gradient_cost else run_training(args)
+
+
+def run_training(args: argparse.Namespace) -> int:
+    from jaxcalc.bench.training import BenchConfig, progress_to_stderr, run_bench, table
+    from jaxcalc.files import write_json
+
+    cfg = BenchConfig(
+        impls=tuple(dict.fromkeys(args.impl or IMPLS)),
+        hidden=args.hidden,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        device=args.device,
+        train_size=args.train_size,
+        synthetic=args.synthetic,
+        data_dir=args.data_dir,
+        matmul_size=args.peak_size,
+    )
+    result = run_bench(cfg, progress_to_stderr)
+    print(table(result))
+    if args.json:
+        print(f"wrote {write_json(args.json, result.to_json())}")
+    if not args.no_plot:
+        from jaxcalc.plots import save
+        from jaxcalc.plots.bench import throughput_figure
+
+        print(f"wrote {save(throughput_figure(result), args.plot or DEFAULT_PLOT)}")
+    return 0
+
+
+def run_gradient_cost(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxcalc.bench.gradient_cost import CostPoint, cost_table, gradient_cost
+    from jaxcalc.bench.training import jax_device, progress_to_stderr
+    from jaxcalc.files import write_json
+
+    device = jax_device(args.device)
+
+    def progress(p: CostPoint) -> None:
+        fd = f"fd {p.finite_difference_seconds:.2e} s" + " (extrapolated)" * (
+            not p.finite_difference_measured
+        )
+        progress_to_stderr(f"n = {p.n}: reverse {p.reverse_seconds:.2e} s, {fd}")
+
+    with jax.default_device(device):
+        points = gradient_cost(
+            sorted(set(args.sizes)), max_fd_seconds=args.max_fd_seconds, progress=progress
+        )
+    print(cost_table(points))
+    if args.json:
+        out = {"device": str(device), "points": [p._asdict() for p in points]}
+        print(f"wrote {write_json(args.json, out)}")
+    if not args.no_plot:
+        from jaxcalc.plots import save
+        from jaxcalc.plots.bench import gradient_cost_figure
+
+        print(f"wrote {save(gradient_cost_figure(points), args.plot or DEFAULT_COST_PLOT)}")
+    return 0
