@@ -331,13 +331,9 @@ def loss_and_grad_autodiff(
     hidden_mask: jax.Array | None = None,
 ) -> tuple[jax.Array, Params]:
     """`jax.value_and_grad` of `loss_fn` with respect to params: the reference twin."""
-    params, x, y, hidden_mask = _check(params, x, y, hidden_mask, activation, loss, output)
-
-    def f(p: Params) -> jax.Array:
-        _, cache = _forward(p, x, activation, loss, output, hidden_mask)
-        return _loss_value(cache, y, loss)
-
-    return jax.value_and_grad(f)(params)
+    return jax.value_and_grad(loss_fn)(
+        params, x, y, activation=activation, loss=loss, output=output, hidden_mask=hidden_mask
+    )
 
 
 # --------------------------------------------------------------------------- predict

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 from jaxcalc import train
 from jaxcalc.data import load
 from jaxcalc.plots.training import save_training_figures
+from jaxcalc.validation import DataError, InputError
 
 # 1. The settings: the library's recipe, with any field overridden from the command line.
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -26,12 +28,18 @@ for field in dataclasses.fields(train.Config):
 parser.add_argument("--out", default=None, help="output folder (default runs/<dataset>)")
 args = vars(parser.parse_args())
 out = args.pop("out")
-cfg = train.default_config(**{k: v for k, v in args.items() if v is not None})
+try:
+    cfg = train.default_config(**{k: v for k, v in args.items() if v is not None})
+except InputError as e:
+    parser.error(str(e))
 out = out or f"runs/{cfg.dataset}"
 print(cfg)
 
 # 2. The data: located (or downloaded) and verified; 5,000 training images held out.
-data = load(cfg.dataset, val_size=cfg.val_size)
+try:
+    data = load(cfg.dataset, val_size=cfg.val_size)
+except DataError as e:
+    sys.exit(f"mnist_training.py: error: {e}")
 print(f"train {data.train_images.shape}, validation {data.val_images.shape}, "
       f"test {data.test_images.shape}")  # fmt: skip
 

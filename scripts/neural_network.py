@@ -7,18 +7,18 @@ prints one jitted training step's time with hand-written vs autodiff gradients.
     python scripts/neural_network.py [--out runs/neural_network] [--steps 2000]
 """
 
-import argparse
 from pathlib import Path
 
 import jax
 
 from jaxcalc import mlp, toydata, toytrain
+from jaxcalc.cli import Parser, positive_int
 from jaxcalc.plots import save
 from jaxcalc.plots.network import decision_boundary, fitted_curve, loss_curves
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser = Parser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", type=Path, default=Path("runs/neural_network"))
-parser.add_argument("--steps", type=int, default=2000)
+parser.add_argument("--steps", type=positive_int, default=2000)
 args = parser.parse_args()
 key = jax.random.key(0)
 losses = {}

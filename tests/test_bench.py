@@ -1,4 +1,5 @@
-"""`jaxcalc bench`: FLOP count, the orchestrator on a tiny job, skipped / failed peers, CLI.
+"""`jaxcalc bench`: FLOP count, the orchestrator on a tiny job, skipped / failed peers, CLI,
+scaling over devices (`--devices`, 2 virtual CPU devices in a subprocess).
 
 Benchmarks are programs, not timed tests: nothing here asserts a timing.
 """
@@ -124,6 +125,8 @@ def test_gradient_cost_mode_extrapolates_past_the_cap(tmp_path, capsys):
         ["--epochs", "0"],
         ["--train-size", "0"],
         ["--gradient-cost", "--sizes", "0"],
+        ["--unroll", "0"],
+        ["--devices", "0"],
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, capsys):
@@ -151,3 +154,40 @@ def test_config_check_names_the_bad_value():
         BenchConfig(impls=("nope",)).check()
     with pytest.raises(InputError, match="hidden"):
         BenchConfig(hidden=0).check()
+
+
+def test_devices_scaling_in_a_subprocess_with_virtual_devices(tmp_path, capsys):
+    """One CPU device here: `--devices 1 2` reruns itself with 2 virtual devices."""
+    out, png = tmp_path / "scaling.json", tmp_path / "scaling.png"
+    argv = ["bench", "--devices", "2", "1", "--synthetic", "--unroll", "2", *TINY_ARGS]
+    assert main([*argv, "--json", str(out), "--plot", str(png)]) == 0
+    data = json.loads(out.read_text())
+    assert data["devices"] == [1, 2] and data["virtual"] and data["config"]["unroll"] == 2
+    rows = data["rows"]
+    assert [(r["impl"], r["devices"], r["status"]) for r in rows] == [
+        ("manual-scan", 1, "ok"),
+        ("manual-scan", 2, "ok"),
+    ]
+    one, two = rows
+    assert all(r["samples_per_second"] > 0 and r["compile_seconds"] > 0 for r in rows)
+    assert one["speedup"] == 1.0 and one["efficiency"] == 1.0
+    ratio = two["samples_per_second"] / one["samples_per_second"]
+    assert two["speedup"] == pytest.approx(ratio)
+    assert two["efficiency"] == pytest.approx(ratio / 2)
+    assert png.stat().st_size > 0
+    text = capsys.readouterr().out
+    assert "manual-scan" in text and "virtual and share the same" in text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--devices", "1", "3", "--batch-size", "32"], "batch_size 32 is not divisible by"),
+        (["--devices", "2", "--impl", "numpy"], "scan epochs"),
+        (["--devices", "2", "--gradient-cost"], "choose one"),
+    ],
+)
+def test_devices_bad_input_is_exit_2_before_work(args, message, capsys):
+    assert main(["bench", *args, "--synthetic", "--no-plot"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

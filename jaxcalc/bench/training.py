@@ -34,6 +34,7 @@ from typing import Any
 import jax
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
 from jaxcalc import train
 from jaxcalc.bench import hardware, peers
@@ -67,6 +68,7 @@ class BenchConfig:
     nojit_steps: int = 10  # steps timed without jit (after one warm-up step)
     matmul_size: int = 2048  # n of the (n, n) @ (n, n) matmul that measures the peak
     data_dir: str | None = None
+    unroll: int = 1  # steps per iteration of the scan epochs' loop (`lax.scan`'s unroll)
 
     def check(self) -> BenchConfig:
         """Raise `InputError` for an unknown implementation or device, or a size <= 0."""
@@ -75,7 +77,7 @@ class BenchConfig:
         for impl in self.impls:
             check_choice("implementation", impl, IMPLS)
         check_choice("device", self.device, DEVICES)
-        for name in ("hidden", "batch_size", "epochs", "nojit_steps", "matmul_size"):
+        for name in ("hidden", "batch_size", "epochs", "nojit_steps", "matmul_size", "unroll"):
             _check_positive(name, getattr(self, name))
         if self.train_size is not None:
             _check_positive("train_size", self.train_size)
@@ -214,15 +216,20 @@ class _Job:
             ema=0.0,
         ).check()
 
-    def jax_setup(self, grad: str, opt: Any) -> tuple[Callable, train.TrainState, tuple]:
+    def put(self, tree: Any, mesh: Mesh | None = None) -> Any:
+        """`tree` on the job's device, or replicated over every device of `mesh`."""
+        return jax.device_put(tree, self.device) if mesh is None else train.replicate(mesh, tree)
+
+    def jax_setup(
+        self, grad: str, opt: Any, mesh: Mesh | None = None
+    ) -> tuple[Callable, train.TrainState, tuple]:
         """The step, the initial state and the device-resident (images, labels)."""
         tcfg = self.train_config(grad)
         state = train.init_state(tcfg, opt, self.images[0].size, N_CLASSES)
-        put = lambda a: jax.device_put(a, self.device)  # noqa: E731
         return (
             train.make_step(tcfg, opt, N_CLASSES),
-            put(state),
-            (put(self.images), put(self.labels)),
+            self.put(state, mesh),
+            self.put((self.images, self.labels), mesh),
         )
 
     def epoch_progress(self, name: str) -> Callable[[int], None]:
@@ -242,29 +249,31 @@ class _Job:
         return times[1:]
 
 
-def _scan(job: _Job, grad: str, opt: Any, row: Row) -> None:
-    step, state, (images, labels) = job.jax_setup(grad, opt)
-    epoch_fn = jax.jit(train.make_epoch(step, job.cfg.batch_size))
+def _scan(job: _Job, grad: str, opt: Any, row: Row, mesh: Mesh | None) -> None:
+    step, state, (images, labels) = job.jax_setup(grad, opt, mesh)
+    epoch_fn = jax.jit(train.make_epoch(step, job.cfg.batch_size, mesh=mesh, unroll=job.cfg.unroll))
+    key = lambda e: job.put(jax.random.PRNGKey(e), mesh)  # noqa: E731
     job.progress(f"  {row.impl}: compiling")
     start = time.perf_counter()
-    compiled = epoch_fn.lower(state, images, labels, jax.random.PRNGKey(0)).compile()
+    compiled = epoch_fn.lower(state, images, labels, key(0)).compile()
     row.compile_seconds = time.perf_counter() - start
     row.peak_memory_bytes, row.memory_measure = _xla_memory(compiled), "XLA buffers"
 
     def run_epoch(e: int) -> None:
         nonlocal state
-        state, losses = compiled(state, images, labels, jax.random.PRNGKey(e))
+        state, losses = compiled(state, images, labels, key(e))
         losses.block_until_ready()
 
     row.epoch_seconds = job.epochs(run_epoch, row.impl)
 
 
-def run_manual_scan(job: _Job, row: Row) -> None:
-    _scan(job, "manual", train.make_optimizer(job.train_config("manual"), job.steps), row)
+def run_manual_scan(job: _Job, row: Row, mesh: Mesh | None = None) -> None:
+    opt = train.make_optimizer(job.train_config("manual"), job.steps)
+    _scan(job, "manual", opt, row, mesh)
 
 
-def run_autodiff_scan(job: _Job, row: Row) -> None:
-    _scan(job, "autodiff", optax.adam(1e-3), row)
+def run_autodiff_scan(job: _Job, row: Row, mesh: Mesh | None = None) -> None:
+    _scan(job, "autodiff", optax.adam(1e-3), row, mesh)
 
 
 def _loop_step(job: _Job) -> tuple[Callable, train.TrainState, tuple]:
@@ -402,6 +411,23 @@ def machine(device: jax.Device) -> dict[str, Any]:
     }
 
 
+def attempt(job: _Job, row: Row, run: Callable[[], None]) -> None:
+    """Call `run` (a runner filling `row`) on the job's device, then set samples/s.
+
+    A runner that raises is recorded in `row` as failed (or skipped), not raised.
+    """
+    try:
+        with jax.default_device(job.device):
+            run()
+    except _Skip as e:
+        row.status, row.note = "skipped", str(e)
+    except Exception as e:  # noqa: BLE001 - reported in the table, the others still run
+        row.status, row.note = "failed", f"{type(e).__name__}: {e}".splitlines()[0]
+    if row.status == "ok":
+        seconds = statistics.median(row.epoch_seconds)
+        row.samples_per_second = job.steps * job.cfg.batch_size / seconds
+
+
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> BenchResult:
     """Run each implementation of `cfg.impls` in turn; see the module docstring.
 
@@ -422,16 +448,8 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     for i, impl in enumerate(cfg.impls):
         progress(f"[{i + 1}/{len(cfg.impls)}] {IMPLS[impl]}")
         row = Row(impl, IMPLS[impl])
-        try:
-            with jax.default_device(device):
-                RUNNERS[impl](job, row)
-        except _Skip as e:
-            row.status, row.note = "skipped", str(e)
-        except Exception as e:  # noqa: BLE001 - reported in the table, the others still run
-            row.status, row.note = "failed", f"{type(e).__name__}: {e}".splitlines()[0]
-        if row.status == "ok":
-            seconds = statistics.median(row.epoch_seconds)
-            row.samples_per_second = job.steps * cfg.batch_size / seconds
+        attempt(job, row, lambda: RUNNERS[impl](job, row))  # noqa: B023 - called at once
+        if row.samples_per_second is not None:
             row.fraction_of_peak = flops * row.samples_per_second / peak
         rows.append(row)
     base = next((r for r in rows if r.impl == BASELINE and r.status == "ok"), None)

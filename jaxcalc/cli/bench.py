@@ -1,14 +1,16 @@
-"""`jaxcalc bench`: one training job timed several ways, or what a gradient costs."""
+"""`jaxcalc bench`: one training job timed several ways, its scaling over devices, or what
+a gradient costs."""
 
 from __future__ import annotations
 
 import argparse
 
-from jaxcalc.bench.training import DEVICES, IMPLS
+from jaxcalc.bench.training import DEVICES, IMPLS, BenchConfig
 from jaxcalc.cli import positive_float, positive_int
 
 DEFAULT_PLOT = "runs/bench/bench.png"
 DEFAULT_COST_PLOT = "runs/bench/gradient_cost.png"
+DEFAULT_SCALING_PLOT = "runs/bench/scaling.png"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "found) with each implementation in one run; report samples/s (median of the "
             "timed epochs after a warm-up epoch), compile time, peak memory, the fraction of "
             "the machine's measured matmul peak and the ratio to jax.grad + optax. "
-            "--gradient-cost instead times finite differences against reverse mode."
+            "--devices instead times the scan epoch data-parallel over 1, 2, 4 ... devices; "
+            "--gradient-cost times finite differences against reverse mode."
         ),
     )
     add = p.add_argument
@@ -46,9 +49,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add("--json", metavar="FILE", help="also write the results as JSON")
     add(
-        "--plot", metavar="FILE", help=f"PNG chart (default {DEFAULT_PLOT}, or {DEFAULT_COST_PLOT})"
+        "--plot",
+        metavar="FILE",
+        help=f"PNG chart (default {DEFAULT_PLOT}, {DEFAULT_SCALING_PLOT} or {DEFAULT_COST_PLOT})",
     )
     add("--no-plot", action="store_true", help="skip the PNG")
+    add(
+        "--unroll",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="steps per iteration of the scan epochs' loop, lax.scan's unroll (default 1; "
+        "8 helped on an H100, where a step is bound by launch latency)",
+    )
+    add(
+        "--devices",
+        type=positive_int,
+        nargs="+",
+        metavar="N",
+        help="time the scan epoch (manual-scan, or --impl autodiff-scan) on a data-parallel "
+        "mesh of each N devices: samples/s, speed-up, efficiency and a scaling plot (default "
+        f"{DEFAULT_SCALING_PLOT}); the global --batch-size must be divisible by each N. On "
+        "the CPU, with fewer devices than asked, it reruns in a subprocess with XLA_FLAGS="
+        "--xla_force_host_platform_device_count=max(N): virtual devices sharing the same cores",
+    )
     cost = p.add_argument_group("gradient cost")
     cost.add_argument(
         "--gradient-cost",
@@ -73,15 +97,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_gradient_cost(args) if args.gradient_cost else run_training(args)
+    from jaxcalc.validation import InputError
+
+    if args.devices and args.gradient_cost:
+        raise InputError("--devices and --gradient-cost are separate runs; choose one")
+    if args.gradient_cost:
+        return run_gradient_cost(args)
+    return run_scaling(args) if args.devices else run_training(args)
 
 
-def run_training(args: argparse.Namespace) -> int:
-    from jaxcalc.bench.training import BenchConfig, progress_to_stderr, run_bench, table
-    from jaxcalc.files import write_json
-
-    cfg = BenchConfig(
-        impls=tuple(dict.fromkeys(args.impl or IMPLS)),
+def bench_config(args: argparse.Namespace, default_impls: tuple[str, ...]) -> BenchConfig:
+    return BenchConfig(
+        impls=tuple(dict.fromkeys(args.impl or default_impls)),
         hidden=args.hidden,
         batch_size=args.batch_size,
         epochs=args.epochs,
@@ -90,8 +117,15 @@ def run_training(args: argparse.Namespace) -> int:
         synthetic=args.synthetic,
         data_dir=args.data_dir,
         matmul_size=args.peak_size,
+        unroll=args.unroll,
     )
-    result = run_bench(cfg, progress_to_stderr)
+
+
+def run_training(args: argparse.Namespace) -> int:
+    from jaxcalc.bench.training import progress_to_stderr, run_bench, table
+    from jaxcalc.files import write_json
+
+    result = run_bench(bench_config(args, tuple(IMPLS)), progress_to_stderr)
     print(table(result))
     if args.json:
         print(f"wrote {write_json(args.json, result.to_json())}")
@@ -100,6 +134,24 @@ def run_training(args: argparse.Namespace) -> int:
         from jaxcalc.plots.bench import throughput_figure
 
         print(f"wrote {save(throughput_figure(result), args.plot or DEFAULT_PLOT)}")
+    return 0
+
+
+def run_scaling(args: argparse.Namespace) -> int:
+    from jaxcalc.bench.scaling import run_scaling, scaling_table
+    from jaxcalc.bench.training import progress_to_stderr
+    from jaxcalc.files import write_json
+
+    cfg = bench_config(args, ("manual-scan",))
+    result = run_scaling(cfg, args.devices, progress_to_stderr)
+    print(scaling_table(result))
+    if args.json:
+        print(f"wrote {write_json(args.json, result.to_json())}")
+    if not args.no_plot:
+        from jaxcalc.plots import save
+        from jaxcalc.plots.bench import scaling_figure
+
+        print(f"wrote {save(scaling_figure(result), args.plot or DEFAULT_SCALING_PLOT)}")
     return 0
 
 

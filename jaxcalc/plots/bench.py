@@ -1,4 +1,5 @@
-"""Figures of `jaxcalc bench`: throughput per implementation, and what a gradient costs."""
+"""Figures of `jaxcalc bench`: throughput per implementation, scaling over devices, and what a
+gradient costs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 
 from jaxcalc.bench.gradient_cost import CostPoint
+from jaxcalc.bench.scaling import ScalingResult, caveat
 from jaxcalc.bench.training import BASELINE, BenchResult
 
 
@@ -73,5 +75,49 @@ def gradient_cost_figure(points: Sequence[CostPoint]) -> plt.Figure:
     ax.set_ylabel("seconds per gradient")
     ax.set_title("What a gradient costs: O(n) evaluations vs about one", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def scaling_figure(result: ScalingResult) -> plt.Figure:
+    """Samples/s against the number of devices per implementation, beside its ideal line.
+
+    Each point is labelled with its speed-up and efficiency; the caveat of virtual devices
+    is in the title.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    n = result.devices
+    for impl in dict.fromkeys(r.impl for r in result.rows):
+        rows = [r for r in result.rows if r.impl == impl and r.speedup is not None]
+        if not rows:
+            continue
+        (line,) = ax.plot([r.devices for r in rows], [r.samples_per_second for r in rows], "o-")
+        line.set_label(impl)
+        base = rows[0].samples_per_second / rows[0].devices
+        ax.plot(n, [base * d for d in n], "--", color=line.get_color(), alpha=0.5)
+        for r in rows[1:]:
+            ax.annotate(
+                f"{r.speedup:.2f}x ({r.efficiency:.0%})",
+                (r.devices, r.samples_per_second),
+                textcoords="offset points",
+                xytext=(-6, 6),
+                ha="right",
+                fontsize=8,
+            )
+    ax.plot([], [], "--", color="grey", label="ideal (linear in devices)")
+    ax.set_xticks(n)
+    ax.set_xlabel("devices (the global batch split over them)")
+    ax.set_ylabel("training samples per second")
+    ax.set_ylim(bottom=0)
+    ax.margins(x=0.1)
+    title = (
+        f"784-{result.config['hidden']}-10, Adam, global batch {result.config['batch_size']} "
+        f"on {result.machine['jax_device']}  (speed-up, efficiency)"
+    )
+    note = caveat(result)
+    if note:
+        title += "\n" + note.removeprefix("caveat: ").replace(": ", ":\n", 1)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return fig

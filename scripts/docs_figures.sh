@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerate the README's figures under docs/ (a few minutes on a 2-core CPU).
+# Needs MNIST (see the README); the training run's figures are copied from runs/docs/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jaxcalc derivatives --out docs/derivatives
+jaxcalc descent --out docs/descent
+python scripts/neural_network.py --out docs/network
+jaxcalc train --out runs/docs
+mkdir -p docs/mnist && cp runs/docs/*.png docs/mnist/
+jaxcalc bench --plot docs/bench/bench.png --json docs/bench/bench.json
+jaxcalc bench --gradient-cost --plot docs/bench/gradient_cost.png
