@@ -80,6 +80,7 @@ class Config:
     label_smoothing: float = 0.1
     augment: str = "affine"
     ema: float = 0.998
+    deskew: bool = False
     val_size: int = 5000
     train_limit: int | None = None
 
@@ -108,6 +109,8 @@ class Config:
                 raise InputError(f"{name} must be a number in [0, {hi}), got {value!r}")
         if not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
             raise InputError(f"ema must be a number in [0, 1), got {self.ema!r}")
+        if not isinstance(self.deskew, bool):
+            raise InputError(f"deskew must be True or False, got {self.deskew!r}")
         return self
 
 
@@ -254,6 +257,19 @@ def make_predict(activation: str) -> Callable[[mlp.Params, jax.Array], jax.Array
     return predict
 
 
+def deskewed(data: Data) -> Data:
+    """`data` with every image deskewed (`augment.deskew`): training, validation, test alike."""
+
+    def fix(images: np.ndarray) -> np.ndarray:
+        return np.asarray(augment.deskew(images)) if len(images) else images
+
+    return data._replace(
+        train_images=fix(data.train_images),
+        val_images=fix(data.val_images),
+        test_images=fix(data.test_images),
+    )
+
+
 def init_state(cfg: Config, opt: optim.Optimizer, n_in: int, n_out: int) -> TrainState:
     params = mlp.init_params(
         _keys(cfg.seed)[0], (n_in, cfg.hidden, n_out), activation=cfg.activation
@@ -372,6 +388,10 @@ def fit(
         raise InputError(f"no checkpoint {checkpoint} to resume; start without --resume")
     if data is None:
         data = load(cfg.dataset, data_dir=data_dir, val_size=cfg.val_size)
+    t0 = time.perf_counter()
+    if cfg.deskew:
+        data = deskewed(data)
+    preprocess_seconds = time.perf_counter() - t0
     train_x, train_y = data.train_images[: cfg.train_limit], data.train_labels[: cfg.train_limit]
     if cfg.batch_size > len(train_y):
         raise InputError(
@@ -477,6 +497,7 @@ def fit(
         "train_seconds": train_seconds,
         "compile_seconds": compile_seconds,
         "eval_seconds": eval_seconds,
+        "preprocess_seconds": preprocess_seconds,
         "samples_per_second": steps * cfg.batch_size * len(history) / train_seconds,
         "history": history,
     }

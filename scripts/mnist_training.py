@@ -23,7 +23,9 @@ from jaxcalc.validation import DataError, InputError
 # 1. The settings: the library's recipe, with any field overridden from the command line.
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 for field in dataclasses.fields(train.Config):
-    kind = {"int": int, "float": float, "str": str}.get(str(field.type), int)
+    kind = {"float": float, "str": str, "bool": lambda t: t.lower() in ("1", "true", "yes")}.get(
+        str(field.type), int
+    )
     parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind)
 parser.add_argument("--out", default=None, help="output folder (default runs/<dataset>)")
 args = vars(parser.parse_args())

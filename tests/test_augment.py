@@ -106,3 +106,30 @@ def test_elastic_displacement_statistics():
 def test_rejects_non_square_rows():
     with pytest.raises(ValueError, match="square"):
         augment.shift(KEY, jnp.zeros((2, 780)))
+
+
+def _moments(img: np.ndarray) -> tuple[float, float, float]:
+    r, c = np.mgrid[: img.shape[0], : img.shape[1]]
+    m = img.sum()
+    mr, mc = (img * r).sum() / m, (img * c).sum() / m
+    return mr, mc, (img * (r - mr) * (c - mc)).sum() / m
+
+
+def test_deskew_centres_and_straightens_a_slanted_bar():
+    img = np.zeros((28, 28), np.float32)
+    for row in range(6, 20):  # a bar leaning right by 0.5 px per row, off centre
+        img[row, 3 + row // 2 : 5 + row // 2] = 1.0
+    mr, mc, cov = _moments(img)
+    assert abs(cov) > 1.0 and abs(mc - 13.5) > 1.0
+    out = np.asarray(augment.deskew(jnp.asarray(img)[None]))[0]
+    mr2, mc2, cov2 = _moments(out)
+    assert abs(mr2 - 13.5) < 0.1 and abs(mc2 - 13.5) < 0.1
+    assert abs(cov2) < 0.05 * abs(cov)
+
+
+def test_deskew_keeps_uint8_and_an_upright_centred_image():
+    img = np.zeros((1, 28, 28), np.uint8)
+    img[0, 8:20, 13:15] = 200  # upright bar whose centroid is the centre (13.5, 13.5)
+    out = np.asarray(augment.deskew(jnp.asarray(img)))
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    np.testing.assert_array_equal(out, img)

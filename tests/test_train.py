@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
-from jaxcalc import train
+from jaxcalc import augment, train
 from jaxcalc.cli import main
 from jaxcalc.data import Data
 from jaxcalc.plots.training import FIGURES
@@ -57,6 +57,14 @@ def persistent_compilation_cache(tmp_path_factory):
     jax.config.update("jax_compilation_cache_dir", old[0])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", old[1])
     compilation_cache.reset_cache()
+
+
+def test_deskew_applies_to_every_split(data, tmp_path):
+    result = train.fit(tiny(deskew=True, epochs=1), tmp_path, data=data, progress=False)
+    for split in ("train_images", "val_images", "test_images"):
+        expected = np.asarray(augment.deskew(getattr(data, split)))
+        np.testing.assert_array_equal(getattr(result.data, split), expected)
+    assert result.metrics["deskew"] is True and result.metrics["preprocess_seconds"] > 0
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +199,7 @@ def test_nan_in_first_epoch(data, tmp_path):
         ("activation", "gelu"),
         ("augment", "blur"),
         ("hidden", 2.5),
+        ("deskew", 1),
     ],
 )
 def test_config_rejects_nonsense(field, value):

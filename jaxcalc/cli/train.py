@@ -72,6 +72,11 @@ def register(subparsers) -> None:
     add("--label-smoothing", type=fraction, help=_default("label_smoothing"))
     add("--augment", choices=tuple(augment.AUGMENTATIONS), help=_default("augment"))
     add("--ema", type=fraction, help=f"weight-averaging decay, 0 = off {_default('ema')}")
+    add(
+        "--deskew",
+        action=argparse.BooleanOptionalAction,
+        help=f"straighten and centre every image by its moments first {_default('deskew')}",
+    )
     add("--val-size", type=nonnegative_int, help=f"held-out examples {_default('val_size')}")
     add("--train-limit", type=positive_int, metavar="N", help="train on N examples only")
     add("--out", metavar="DIR", help="output folder (default runs/<dataset>)")
@@ -109,7 +114,7 @@ def initialize_distributed(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     options = ("hidden", "activation", "optimizer", "lr", "schedule", "weight_decay", "epochs")
     options += ("batch_size", "seed", "grad", "dropout", "label_smoothing", "augment", "ema")
-    options += ("val_size", "train_limit")
+    options += ("deskew", "val_size", "train_limit")
     cfg = default_config(args.dataset, **{k: getattr(args, k) for k in options})
     out = Path(args.out or Path("runs") / cfg.dataset)
     initialize_distributed(args)
