@@ -119,8 +119,9 @@ def descend(
     """Run gradient descent (method = learning rate α) or an optimiser, and detect divergence.
 
     The scan always runs all `steps`; afterwards the first step whose iterate has
-    max |x| > `bound` or is not finite is reported, with for gradient descent the step
-    that would be stable near x0 (2/λ_max of the Hessian, 1/a for a 1-D quadratic).
+    max |x| > `bound` · max(1, max |x0|) or is not finite is reported, with for gradient
+    descent the step that would be stable near x0 (2/λ_max of the Hessian, 1/a for a 1-D
+    quadratic).
     """
     check_callable("f", f)
     if not (isinstance(bound, int | float) and math.isfinite(bound) and bound > 0):
@@ -132,7 +133,8 @@ def descend(
         xs = gradient_descent(f, x0, method, steps)
     xs = np.asarray(xs)
     flat = xs.reshape(xs.shape[0], -1)
-    bad = ~np.isfinite(flat).all(axis=1) | (np.abs(flat).max(axis=1, initial=0) > bound)
+    limit = bound * max(1.0, float(np.abs(flat[0]).max(initial=0)))
+    bad = ~np.isfinite(flat).all(axis=1) | (np.abs(flat).max(axis=1, initial=0) > limit)
     k = int(np.argmax(bad)) if bad.any() else None
     kept = xs if k is None else xs[:k]
     values = np.asarray(jax.vmap(f)(jnp.asarray(kept))) if len(kept) else np.zeros(0)
@@ -143,7 +145,7 @@ def descend(
             hint = "try a smaller learning rate"
         else:
             hint = f"try alpha < {curvature_bound(f, xs[0]):.4g} (2 / largest curvature at x0)"
-        message = f"diverged at step {k}: |x| exceeded {bound:g}; {hint}"
+        message = f"diverged at step {k}: |x| exceeded {limit:g}; {hint}"
     return DescentResult(kept, values, k, message)
 
 

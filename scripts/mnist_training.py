@@ -20,12 +20,17 @@ from jaxcalc.data import load
 from jaxcalc.plots.training import save_training_figures
 from jaxcalc.validation import DataError, InputError
 
+
+def boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1", "yes")
+
+
 # 1. The settings: the library's recipe, with any field overridden from the command line.
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 for field in dataclasses.fields(train.Config):
-    kind = {"float": float, "str": str, "bool": lambda t: t.lower() in ("1", "true", "yes")}.get(
-        str(field.type), int
-    )
+    kind = {"float": float, "str": str, "bool": boolean}.get(str(field.type), int)
     parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind)
 parser.add_argument("--out", default=None, help="output folder (default runs/<dataset>)")
 args = vars(parser.parse_args())
@@ -40,13 +45,16 @@ print(cfg)
 # 2. The data: located (or downloaded) and verified; 5,000 training images held out.
 try:
     data = load(cfg.dataset, val_size=cfg.val_size)
-except DataError as e:
+except (DataError, InputError) as e:
     sys.exit(f"mnist_training.py: error: {e}")
 print(f"train {data.train_images.shape}, validation {data.val_images.shape}, "
       f"test {data.test_images.shape}")  # fmt: skip
 
 # 3. Training: one jit-compiled lax.scan per epoch, a checkpoint after each.
-result = train.fit(cfg, out, data=data)
+try:
+    result = train.fit(cfg, out, data=data)
+except (InputError, train.Diverged, OSError) as e:
+    sys.exit(f"mnist_training.py: error: {e}")
 
 # 4. Results: metrics.json (written by fit) and the figures.
 save_training_figures(

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import pkgutil
 import sys
+from pathlib import Path
 
 from jaxcalc import __version__
 from jaxcalc.validation import DataError, InputError
@@ -64,6 +66,24 @@ def nonnegative_float(text: str) -> float:
     return v
 
 
+def check_writable(path: str | os.PathLike, flag: str, *, folder: bool) -> Path:
+    """Raise `InputError` naming `flag` unless `path` (a folder or a file) can be written.
+
+    Checked before any work and without creating anything: an existing `path` must be of
+    the right kind, and its nearest existing ancestor a writable folder.
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        kind = "a file, not a folder" if folder else "a folder, not a file"
+        raise InputError(f"{flag} {path} is {kind}")
+    ancestor = path if folder and path.exists() else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {flag} {path}: {ancestor} is not a writable folder")
+    return path
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="jaxcalc",
@@ -92,3 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # e.g. a disk that is full or an output path that cannot be made
+        print(f"{prog}: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{prog}: error: out of memory; try smaller sizes", file=sys.stderr)
+        return 1
+    except Exception as e:  # XLA reports an allocation failure as JaxRuntimeError
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        print(f"{prog}: error: out of device memory; try smaller sizes", file=sys.stderr)
+        return 1

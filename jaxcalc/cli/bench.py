@@ -97,10 +97,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jaxcalc.cli import check_writable
     from jaxcalc.validation import InputError
 
     if args.devices and args.gradient_cost:
         raise InputError("--devices and --gradient-cost are separate runs; choose one")
+    if args.json:
+        check_writable(args.json, "--json", folder=False)
+    if args.plot:
+        check_writable(args.plot, "--plot", folder=False)
     if args.gradient_cost:
         return run_gradient_cost(args)
     return run_scaling(args) if args.devices else run_training(args)

@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from jaxcalc.cli import positive_float, positive_int
+from jaxcalc.cli import check_writable, positive_float, positive_int
 from jaxcalc.validation import InputError
 
 
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxcalc.plots import save
     from jaxcalc.plots.descent import learning_rate_figure, paths_figure
 
+    check_writable(args.out, "--out", folder=True)
     for name in ("b", "c", "x0"):
         if not math.isfinite(getattr(args, name)):
             raise InputError(f"--{name} must be a finite number")

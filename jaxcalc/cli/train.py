@@ -10,7 +10,13 @@ from pathlib import Path
 import jax
 
 from jaxcalc import augment, data, mlp
-from jaxcalc.cli import nonnegative_float, nonnegative_int, positive_float, positive_int
+from jaxcalc.cli import (
+    check_writable,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from jaxcalc.train import (
     DATASET_DEFAULTS,
     GRADS,
@@ -116,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     options += ("batch_size", "seed", "grad", "dropout", "label_smoothing", "augment", "ema")
     options += ("deskew", "val_size", "train_limit")
     cfg = default_config(args.dataset, **{k: getattr(args, k) for k in options})
-    out = Path(args.out or Path("runs") / cfg.dataset)
+    out = check_writable(args.out or Path("runs") / cfg.dataset, "--out", folder=True)
     initialize_distributed(args)
     try:
         result = fit(cfg, out, data_dir=args.data_dir, resume=args.resume, devices=args.devices)
