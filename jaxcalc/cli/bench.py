@@ -128,36 +128,23 @@ def bench_config(args: argparse.Namespace, default_impls: tuple[str, ...]) -> Be
 
 def run_training(args: argparse.Namespace) -> int:
     from jaxcalc.bench.training import progress_to_stderr, run_bench, table
-    from jaxcalc.files import write_json
+    from jaxcalc.plots.bench import throughput_figure
 
     result = run_bench(bench_config(args, tuple(IMPLS)), progress_to_stderr)
     print(table(result))
-    if args.json:
-        print(f"wrote {write_json(args.json, result.to_json())}")
-    if not args.no_plot:
-        from jaxcalc.plots import save
-        from jaxcalc.plots.bench import throughput_figure
-
-        print(f"wrote {save(throughput_figure(result), args.plot or DEFAULT_PLOT)}")
-    return 0
+    return write_outputs(args, result.to_json(), lambda: throughput_figure(result), DEFAULT_PLOT)
 
 
 def run_scaling(args: argparse.Namespace) -> int:
     from jaxcalc.bench.scaling import run_scaling, scaling_table
     from jaxcalc.bench.training import progress_to_stderr
-    from jaxcalc.files import write_json
+    from jaxcalc.plots.bench import scaling_figure
 
     cfg = bench_config(args, ("manual-scan",))
     result = run_scaling(cfg, args.devices, progress_to_stderr)
     print(scaling_table(result))
-    if args.json:
-        print(f"wrote {write_json(args.json, result.to_json())}")
-    if not args.no_plot:
-        from jaxcalc.plots import save
-        from jaxcalc.plots.bench import scaling_figure
-
-        print(f"wrote {save(scaling_figure(result), args.plot or DEFAULT_SCALING_PLOT)}")
-    return 0
+    figure = lambda: scaling_figure(result)  # noqa: E731
+    return write_outputs(args, result.to_json(), figure, DEFAULT_SCALING_PLOT)
 
 
 def run_gradient_cost(args: argparse.Namespace) -> int:
@@ -165,7 +152,7 @@ def run_gradient_cost(args: argparse.Namespace) -> int:
 
     from jaxcalc.bench.gradient_cost import CostPoint, cost_table, gradient_cost
     from jaxcalc.bench.training import jax_device, progress_to_stderr
-    from jaxcalc.files import write_json
+    from jaxcalc.plots.bench import gradient_cost_figure
 
     device = jax_device(args.device)
 
@@ -180,12 +167,17 @@ def run_gradient_cost(args: argparse.Namespace) -> int:
             sorted(set(args.sizes)), max_fd_seconds=args.max_fd_seconds, progress=progress
         )
     print(cost_table(points))
-    if args.json:
-        out = {"device": str(device), "points": [p._asdict() for p in points]}
-        print(f"wrote {write_json(args.json, out)}")
-    if not args.no_plot:
-        from jaxcalc.plots import save
-        from jaxcalc.plots.bench import gradient_cost_figure
+    out = {"device": str(device), "points": [p._asdict() for p in points]}
+    return write_outputs(args, out, lambda: gradient_cost_figure(points), DEFAULT_COST_PLOT)
 
-        print(f"wrote {save(gradient_cost_figure(points), args.plot or DEFAULT_COST_PLOT)}")
+
+def write_outputs(args: argparse.Namespace, json_obj, figure, default_plot: str) -> int:
+    """Write `--json` (if asked) and the PNG from `figure()` (unless `--no-plot`)."""
+    from jaxcalc.files import write_json
+    from jaxcalc.plots import save
+
+    if args.json:
+        print(f"wrote {write_json(args.json, json_obj)}")
+    if not args.no_plot:
+        print(f"wrote {save(figure(), args.plot or default_plot)}")
     return 0
