@@ -38,6 +38,7 @@ from jaxcalc.bench.training import (
     _fmt,
     _Job,
     _load,
+    aligned_rows,
     attempt,
     jax_device,
     machine,
@@ -211,12 +212,6 @@ def scaling_table(result: ScalingResult) -> str:
         )
         for r in result.rows
     ]
-    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
-
-    def fmt_row(cells: Sequence[str]) -> str:
-        pairs = enumerate(zip(cells, widths, strict=True))
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in pairs)
-
     out = [
         f"job: 784-{cfg['hidden']}-10 ReLU, Adam, global batch {cfg['batch_size']} split over "
         f"the devices, {result.train_size} images/epoch, scan unroll {cfg['unroll']}; "
@@ -224,10 +219,8 @@ def scaling_table(result: ScalingResult) -> str:
         f"machine: {result.machine['jax_device']}, {result.machine['cpu_count']} CPUs, "
         f"load {_load(result.machine)}",
         "",
-        fmt_row(head),
-        fmt_row(["-" * w for w in widths]),
+        *aligned_rows(head, lines),
     ]
-    out += [fmt_row(line[:-1]) + (f"  {line[-1]}" if line[-1] else "") for line in lines]
     out.append(
         f"speed-up: over the samples/s on {min(result.devices)} device(s); eff.: speed-up / "
         f"(devices / {min(result.devices)}); samples/s: median of timed epochs"

@@ -474,6 +474,21 @@ def _fmt(value: float | None, spec: str, scale: float = 1.0) -> str:
     return "-" if value is None else format(value / scale, spec)
 
 
+def aligned_rows(
+    head: Sequence[str], lines: Sequence[Sequence[str]], *, left: Sequence[int] = (0,)
+) -> list[str]:
+    """Header, rule and rows in aligned columns (`left` columns left-aligned, the rest right);
+    each row's last cell beyond `head` is a free-form note appended after two spaces."""
+    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
+
+    def fmt_row(cells: Sequence[str]) -> str:
+        pairs = enumerate(zip(cells, widths, strict=True))
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in pairs)
+
+    rows = [fmt_row(head), fmt_row(["-" * w for w in widths])]
+    return rows + [fmt_row(line[:-1]) + (f"  {line[-1]}" if line[-1] else "") for line in lines]
+
+
 def table(result: BenchResult) -> str:
     """The result as an aligned text table, with the targets of the hand-written scan."""
     head = ("implementation", "samples/s", "epoch s", "compile s", "peak MB", "% peak", "x base")
@@ -489,12 +504,6 @@ def table(result: BenchResult) -> str:
         status = "" if r.status == "ok" else f"{r.status.upper()}: "
         note = f"{status}{r.note}" if status or r.note else ""
         lines.append((r.impl, sps, epoch, _fmt(r.compile_seconds, ".2f"), mem, pct, ratio, note))
-    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
-
-    def fmt_row(cells: Sequence[str]) -> str:
-        pairs = enumerate(zip(cells, widths, strict=True))
-        return "  ".join(c.ljust(w) if i in (0, 4) else c.rjust(w) for i, (c, w) in pairs)
-
     out = [
         f"job: 784-{result.config['hidden']}-10 ReLU, Adam, batch {result.config['batch_size']}, "
         f"{result.train_size} images/epoch; data: {result.data}",
@@ -502,10 +511,8 @@ def table(result: BenchResult) -> str:
         f"load {_load(result.machine)}; matmul peak {result.matmul_peak_flops / 1e9:,.1f} "
         f"GFLOP/s; {result.flops_per_sample / 1e6:.2f} MFLOP/sample",
         "",
-        fmt_row(head),
-        fmt_row(["-" * w for w in widths]),
+        *aligned_rows(head, lines, left=(0, 4)),
     ]
-    out += [fmt_row(line[:-1]) + (f"  {line[-1]}" if line[-1] else "") for line in lines]
     out.append(f"x base: samples/s over {BASELINE}'s; * extrapolated; median of timed epochs")
     out += summary(result)
     return "\n".join(out)
