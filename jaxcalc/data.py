@@ -285,17 +285,27 @@ def _fetch(url: str, part: Path) -> None:
 
 
 def split(
-    images: np.ndarray, labels: np.ndarray, val_size: int
+    images: np.ndarray, labels: np.ndarray, val_size: int, fold: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hold out `val_size` examples of the training set: (train_x, train_y, val_x, val_y).
 
     The split is a fixed random permutation (seed 0), the same for every training seed,
-    so a validation score always means the same examples.
+    so a validation score always means the same examples. `fold` k holds out the k-th block
+    of `val_size` examples of that permutation: folds are disjoint, for k-fold
+    cross-validation (fold 0 is the default split).
     """
     if not 0 <= val_size < len(labels):
         raise InputError(f"val_size must be in [0, {len(labels)}), got {val_size}")
+    folds = len(labels) // val_size if val_size else 1
+    if not 0 <= fold < folds:
+        raise InputError(
+            f"val_fold must be in [0, {folds}) for val_size {val_size} of {len(labels)} "
+            f"training examples, got {fold}"
+        )
     order = np.random.default_rng(0).permutation(len(labels))
-    val, train = order[:val_size], order[val_size:]
+    held = np.zeros(len(labels), dtype=bool)
+    held[order[fold * val_size : (fold + 1) * val_size]] = True
+    val, train = order[held[order]], order[~held[order]]
     return images[train], labels[train], images[val], labels[val]
 
 
@@ -304,9 +314,11 @@ def load(
     *,
     data_dir: str | os.PathLike | None = None,
     val_size: int = 5000,
+    val_fold: int = 0,
     allow_download: bool = True,
 ) -> Data:
-    """Locate (or download), verify and load data set `name` with a validation split."""
+    """Locate (or download), verify and load data set `name` with a validation split
+    (`split`'s fold `val_fold`)."""
     source = _source(name)
     folder = locate(name, data_dir)
     if folder is None:
@@ -333,5 +345,5 @@ def load(
                 f"{source.title}'s {_digest(source, stem)[:12]}...: corrupt or another data set; "
                 f"{_fix(path)}"
             )
-    train = split(arrays[FILES[0]], arrays[FILES[1]], val_size)
+    train = split(arrays[FILES[0]], arrays[FILES[1]], val_size, val_fold)
     return Data(name, source.classes, *train, arrays[FILES[2]], arrays[FILES[3]])

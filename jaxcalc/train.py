@@ -80,8 +80,9 @@ class Config:
     label_smoothing: float = 0.1
     augment: str = "affine"
     ema: float = 0.998
-    deskew: bool = False
+    deskew: bool = True
     val_size: int = 5000
+    val_fold: int = 0
     train_limit: int | None = None
 
     def check(self) -> Config:
@@ -96,7 +97,7 @@ class Config:
         for name in ("hidden", "epochs", "batch_size"):
             if not _is_int(getattr(self, name)) or getattr(self, name) <= 0:
                 raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("seed", "val_size"):
+        for name in ("seed", "val_size", "val_fold"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
                 raise InputError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if self.train_limit is not None and (
@@ -117,7 +118,7 @@ class Config:
 #: Per-data-set defaults that differ from `Config`'s (the MNIST recipe).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist": {},
-    "fashion-mnist": {"augment": "none", "dropout": 0.2},
+    "fashion-mnist": {"augment": "none", "dropout": 0.2, "deskew": False},
 }
 
 
@@ -387,7 +388,7 @@ def fit(
     if resume and not checkpoint.is_file():
         raise InputError(f"no checkpoint {checkpoint} to resume; start without --resume")
     if data is None:
-        data = load(cfg.dataset, data_dir=data_dir, val_size=cfg.val_size)
+        data = load(cfg.dataset, data_dir=data_dir, val_size=cfg.val_size, val_fold=cfg.val_fold)
     t0 = time.perf_counter()
     if cfg.deskew:
         data = deskewed(data)

@@ -44,7 +44,7 @@ print(cfg)
 
 # 2. The data: located (or downloaded) and verified; 5,000 training images held out.
 try:
-    data = load(cfg.dataset, val_size=cfg.val_size)
+    data = load(cfg.dataset, val_size=cfg.val_size, val_fold=cfg.val_fold)
 except (DataError, InputError) as e:
     sys.exit(f"mnist_training.py: error: {e}")
 print(f"train {data.train_images.shape}, validation {data.val_images.shape}, "

@@ -114,6 +114,19 @@ def test_load_tiny(tiny):
     assert sorted(both) == sorted(arrays["train-labels-idx1-ubyte"])
 
 
+def test_load_fold(tiny):
+    d0 = data.load("tiny", data_dir=tiny, val_size=4)
+    d1 = data.load("tiny", data_dir=tiny, val_size=4, val_fold=1)
+    labels = tiny_arrays()["train-labels-idx1-ubyte"]
+    images = tiny_arrays()["train-images-idx3-ubyte"]
+    for d, fold in ((d0, 0), (d1, 1)):
+        expected = data.split(images, labels, 4, fold)
+        got = (d.train_images, d.train_labels, d.val_images, d.val_labels)
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(d0.val_images, d1.val_images)
+
+
 def test_load_raw_and_gzip_mixed(tiny):
     stem = "t10k-labels-idx1-ubyte"
     (tiny / stem).write_bytes(gzip.decompress((tiny / f"{stem}.gz").read_bytes()))
@@ -150,6 +163,28 @@ def test_explicit_dir_missing_file(tiny):
 def test_unknown_dataset():
     with pytest.raises(InputError, match="unknown dataset"):
         data.load("cifar")
+
+
+def test_split_folds_are_disjoint_blocks_of_one_permutation():
+    images, labels = np.arange(12)[:, None] * np.ones((1, 2)), np.arange(12)
+    folds = [data.split(images, labels, 4, fold) for fold in range(3)]
+    vals = [set(val_y) for *_, val_y in folds]
+    assert set.union(*vals) == set(range(12)) and sum(map(len, vals)) == 12
+    for train_x, train_y, val_x, val_y in folds:
+        assert sorted([*train_y, *val_y]) == list(range(12))
+        np.testing.assert_array_equal(train_x[:, 0], train_y)  # rows stay with their labels
+        np.testing.assert_array_equal(val_x[:, 0], val_y)
+    # Fold 0 is the default split, and every fold keeps the permutation's order.
+    order = np.random.default_rng(0).permutation(12)
+    np.testing.assert_array_equal(folds[0][3], order[:4])
+    np.testing.assert_array_equal(folds[0][1], order[4:])
+    np.testing.assert_array_equal(folds[1][1], np.concatenate([order[:4], order[8:]]))
+
+
+@pytest.mark.parametrize("val_size, fold", [(4, 3), (4, -1), (5, 2), (0, 1)])
+def test_split_bad_fold(val_size, fold):
+    with pytest.raises(InputError, match="val_fold"):
+        data.split(np.zeros((12, 2)), np.zeros(12), val_size, fold)
 
 
 @pytest.mark.parametrize("val_size", [-1, 12])

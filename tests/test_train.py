@@ -200,6 +200,7 @@ def test_nan_in_first_epoch(data, tmp_path):
         ("augment", "blur"),
         ("hidden", 2.5),
         ("deskew", 1),
+        ("val_fold", -1),
     ],
 )
 def test_config_rejects_nonsense(field, value):
@@ -233,6 +234,7 @@ def test_batch_larger_than_data(data, tmp_path):
         ["--devices", "0"],
         ["--num-processes", "0"],
         ["--process-id", "-1"],
+        ["--val-fold", "-1"],
     ],
 )
 def test_cli_bad_options(args, capsys, monkeypatch):
@@ -273,6 +275,7 @@ def test_cli_help(capsys):
         "--resume",
         "--augment",
         "--val-size",
+        "--val-fold",
         "--label-smoothing",
         "--devices",
     ):

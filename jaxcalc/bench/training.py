@@ -214,6 +214,7 @@ class _Job:
             augment="none",
             dropout=0.0,
             ema=0.0,
+            deskew=False,
         ).check()
 
     def put(self, tree: Any, mesh: Mesh | None = None) -> Any:

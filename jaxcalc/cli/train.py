@@ -84,6 +84,13 @@ def register(subparsers) -> None:
         help=f"straighten and centre every image by its moments first {_default('deskew')}",
     )
     add("--val-size", type=nonnegative_int, help=f"held-out examples {_default('val_size')}")
+    add(
+        "--val-fold",
+        type=nonnegative_int,
+        metavar="K",
+        help=f"hold out the K-th block of --val-size examples (cross-validation) "
+        f"{_default('val_fold')}",
+    )
     add("--train-limit", type=positive_int, metavar="N", help="train on N examples only")
     add("--out", metavar="DIR", help="output folder (default runs/<dataset>)")
     add("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -120,7 +127,7 @@ def initialize_distributed(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     options = ("hidden", "activation", "optimizer", "lr", "schedule", "weight_decay", "epochs")
     options += ("batch_size", "seed", "grad", "dropout", "label_smoothing", "augment", "ema")
-    options += ("deskew", "val_size", "train_limit")
+    options += ("deskew", "val_size", "val_fold", "train_limit")
     cfg = default_config(args.dataset, **{k: getattr(args, k) for k in options})
     out = check_writable(args.out or Path("runs") / cfg.dataset, "--out", folder=True)
     initialize_distributed(args)
