@@ -67,6 +67,18 @@ def test_ratios_and_fractions_follow_from_the_throughputs(tiny_result):
     assert all(impl in text for impl in IMPLS) and "synthetic" in text
 
 
+def test_jitted_implementations_are_timed_epoch_by_epoch_in_turn():
+    messages = []
+    impls = ("manual-scan", "numpy", "autodiff-scan")
+    cfg = BenchConfig(**{**TINY, "epochs": 2, "impls": impls}, matmul_size=128)
+    res = run_bench(cfg, progress=messages.append)
+    epochs = [m.strip().split(" (")[0] for m in messages if "scan: epoch" in m]
+    assert epochs == [
+        f"{impl}: epoch {e}/3" for e in (1, 2, 3) for impl in ("manual-scan", "autodiff-scan")
+    ]
+    assert all(len(r.epoch_seconds) == 2 and r.samples_per_second > 0 for r in res.rows)
+
+
 def test_missing_peer_is_skipped(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
     res = run_bench(BenchConfig(**{**TINY, "impls": ("torch", "numpy")}, matmul_size=128))

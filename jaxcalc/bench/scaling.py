@@ -33,6 +33,7 @@ from jaxcalc import train
 from jaxcalc.bench.training import (
     IMPLS,
     BenchConfig,
+    EpochRunner,
     Row,
     _check_positive,
     _fmt,
@@ -40,18 +41,20 @@ from jaxcalc.bench.training import (
     _load,
     aligned_rows,
     attempt,
+    compile_autodiff_scan,
+    compile_manual_scan,
+    interleave,
     jax_device,
     machine,
     progress_to_stderr,
-    run_autodiff_scan,
-    run_manual_scan,
+    set_throughput,
     training_data,
 )
 from jaxcalc.validation import InputError
 
-SCAN_RUNNERS: dict[str, Callable[[_Job, Row, Mesh], None]] = {
-    "manual-scan": run_manual_scan,
-    "autodiff-scan": run_autodiff_scan,
+SCAN_COMPILERS: dict[str, Callable[[_Job, Row, Mesh], EpochRunner]] = {
+    "manual-scan": compile_manual_scan,
+    "autodiff-scan": compile_autodiff_scan,
 }
 
 
@@ -89,9 +92,9 @@ def check(cfg: BenchConfig, devices: Sequence[int]) -> None:
     if not devices:
         raise InputError("give at least one device count")
     for impl in cfg.impls:
-        if impl not in SCAN_RUNNERS:
+        if impl not in SCAN_COMPILERS:
             raise InputError(
-                f"--devices times the scan epochs ({', '.join(SCAN_RUNNERS)}), not {impl}"
+                f"--devices times the scan epochs ({', '.join(SCAN_COMPILERS)}), not {impl}"
             )
     for n in devices:
         _check_positive("devices", n)
@@ -131,16 +134,21 @@ def measure(
     progress(f"data: {source}")
     available = jax.devices(cfg.device)
     job = _Job(cfg, images, labels, available[0], progress)
-    rows = []
+    rows, compiled = [], []
     for impl in cfg.impls:
         for n in devices:
             progress(f"{IMPLS[impl]}, {n} device(s)")
             row = ScalingRow(impl, IMPLS[impl], devices=n)
             mesh = Mesh(np.array(available[:n]), (train.BATCH_AXIS,))
-            attempt(job, row, lambda: SCAN_RUNNERS[impl](job, row, mesh))  # noqa: B023
+            run_epoch = attempt(job, row, lambda: SCAN_COMPILERS[impl](job, row, mesh))  # noqa: B023
+            if run_epoch is not None:
+                compiled.append((f"{impl} on {n}", row, run_epoch))
             rows.append(row)
-        first = rows[-len(devices)]
-        for row in rows[-len(devices) :]:
+    interleave(job, compiled)
+    for i in range(0, len(rows), len(devices)):
+        first = rows[i]
+        for row in rows[i : i + len(devices)]:
+            set_throughput(job, row)
             if first.samples_per_second and row.samples_per_second:
                 row.speedup = row.samples_per_second / first.samples_per_second
                 row.efficiency = row.speedup * first.devices / row.devices

@@ -238,19 +238,11 @@ class _Job:
         n = self.cfg.epochs + 1
         return lambda e: self.progress(f"  {name}: epoch {e + 1}/{n}{' (warm-up)' * (e == 0)}")
 
-    def epochs(self, run_epoch: Callable[[int], None], name: str) -> list[float]:
-        """Seconds of each timed epoch; epoch 0 is the warm-up, not returned."""
-        times = []
-        progress = self.epoch_progress(name)
-        for e in range(self.cfg.epochs + 1):
-            progress(e)
-            start = time.perf_counter()
-            run_epoch(e)
-            times.append(time.perf_counter() - start)
-        return times[1:]
+
+EpochRunner = Callable[[int], None]  # runs epoch e (0: the warm-up) of a compiled job
 
 
-def _scan(job: _Job, grad: str, opt: Any, row: Row, mesh: Mesh | None) -> None:
+def _compile_scan(job: _Job, grad: str, opt: Any, row: Row, mesh: Mesh | None) -> EpochRunner:
     step, state, (images, labels) = job.jax_setup(grad, opt, mesh)
     epoch_fn = jax.jit(train.make_epoch(step, job.cfg.batch_size, mesh=mesh, unroll=job.cfg.unroll))
     key = lambda e: job.put(jax.random.PRNGKey(e), mesh)  # noqa: E731
@@ -265,16 +257,16 @@ def _scan(job: _Job, grad: str, opt: Any, row: Row, mesh: Mesh | None) -> None:
         state, losses = compiled(state, images, labels, key(e))
         losses.block_until_ready()
 
-    row.epoch_seconds = job.epochs(run_epoch, row.impl)
+    return run_epoch
 
 
-def run_manual_scan(job: _Job, row: Row, mesh: Mesh | None = None) -> None:
+def compile_manual_scan(job: _Job, row: Row, mesh: Mesh | None = None) -> EpochRunner:
     opt = train.make_optimizer(job.train_config("manual"), job.steps)
-    _scan(job, "manual", opt, row, mesh)
+    return _compile_scan(job, "manual", opt, row, mesh)
 
 
-def run_autodiff_scan(job: _Job, row: Row, mesh: Mesh | None = None) -> None:
-    _scan(job, "autodiff", optax.adam(1e-3), row, mesh)
+def compile_autodiff_scan(job: _Job, row: Row, mesh: Mesh | None = None) -> EpochRunner:
+    return _compile_scan(job, "autodiff", optax.adam(1e-3), row, mesh)
 
 
 def _loop_step(job: _Job) -> tuple[Callable, train.TrainState, tuple]:
@@ -293,7 +285,7 @@ def _batches(job: _Job, e: int) -> np.ndarray:
     return order[: job.steps * job.cfg.batch_size].reshape(job.steps, job.cfg.batch_size)
 
 
-def run_manual_loop(job: _Job, row: Row) -> None:
+def compile_manual_loop(job: _Job, row: Row) -> EpochRunner:
     loop_step, state, (images, labels) = _loop_step(job)
     key = jax.random.PRNGKey(0)
     job.progress(f"  {row.impl}: compiling")
@@ -309,7 +301,7 @@ def run_manual_loop(job: _Job, row: Row) -> None:
             state, loss = compiled(state, images, labels, idx, key)
         loss.block_until_ready()
 
-    row.epoch_seconds = job.epochs(run_epoch, row.impl)
+    return run_epoch
 
 
 def run_manual_nojit(job: _Job, row: Row) -> None:
@@ -373,10 +365,14 @@ def run_torch(job: _Job, row: Row) -> None:
     row.note = f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads"
 
 
+#: The jitted implementations: compiled first, then timed epoch by epoch in turn (`interleave`).
+COMPILERS: dict[str, Callable[[_Job, Row], EpochRunner]] = {
+    "manual-scan": compile_manual_scan,
+    "autodiff-scan": compile_autodiff_scan,
+    "manual-loop": compile_manual_loop,
+}
+#: The others, each timed on its own.
 RUNNERS: dict[str, Callable[[_Job, Row], None]] = {
-    "manual-scan": run_manual_scan,
-    "autodiff-scan": run_autodiff_scan,
-    "manual-loop": run_manual_loop,
     "manual-nojit": run_manual_nojit,
     "torch": run_torch,
     "numpy": run_numpy,
@@ -412,25 +408,50 @@ def machine(device: jax.Device) -> dict[str, Any]:
     }
 
 
-def attempt(job: _Job, row: Row, run: Callable[[], None]) -> None:
-    """Call `run` (a runner filling `row`) on the job's device, then set samples/s.
-
-    A runner that raises is recorded in `row` as failed (or skipped), not raised.
-    """
+def attempt(job: _Job, row: Row, run: Callable[[], Any]) -> Any:
+    """`run()` on the job's device, or None when it raises: a runner that raises is recorded
+    in `row` as failed (or skipped), not raised."""
     try:
         with jax.default_device(job.device):
-            run()
+            return run()
     except _Skip as e:
         row.status, row.note = "skipped", str(e)
     except Exception as e:  # noqa: BLE001 - reported in the table, the others still run
         row.status, row.note = "failed", f"{type(e).__name__}: {e}".splitlines()[0]
-    if row.status == "ok":
+    return None
+
+
+def set_throughput(job: _Job, row: Row) -> None:
+    """samples/s of a row that ran: one epoch's samples over the median epoch time."""
+    if row.status == "ok" and row.epoch_seconds:
         seconds = statistics.median(row.epoch_seconds)
         row.samples_per_second = job.steps * job.cfg.batch_size / seconds
 
 
+def interleave(job: _Job, runs: Sequence[tuple[str, Row, EpochRunner]]) -> None:
+    """Time epoch e of every compiled (name, row, run_epoch) in turn, e = 0 (warm-up) ..
+    epochs, into each row's `epoch_seconds`.
+
+    Each implementation sees the machine in the same state (run one after the other, the
+    first loses a few percent to the second), so their ratios are fair.
+    """
+    times: list[list[float]] = [[] for _ in runs]
+    for e in range(job.cfg.epochs + 1):
+        for (name, row, run_epoch), seconds in zip(runs, times, strict=True):
+            if row.status != "ok":
+                continue
+            job.epoch_progress(name)(e)
+            start = time.perf_counter()
+            attempt(job, row, lambda: run_epoch(e))  # noqa: B023 - called at once
+            seconds.append(time.perf_counter() - start)
+    for (_, row, _), seconds in zip(runs, times, strict=True):
+        if row.status == "ok":
+            row.epoch_seconds = seconds[1:]
+
+
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> BenchResult:
-    """Run each implementation of `cfg.impls` in turn; see the module docstring.
+    """Run each implementation of `cfg.impls`; see the module docstring. The jitted ones are
+    compiled first, then timed one epoch of each in turn (`interleave`).
 
     A runner that raises is reported as failed (its message in `note`) and the others
     still run; a peer that is not installed is reported as skipped.
@@ -445,14 +466,23 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     with jax.default_device(device):
         peak = hardware.matmul_peak(n=cfg.matmul_size, device=device)
     job = _Job(cfg, images, labels, device, progress)
-    rows = []
-    for i, impl in enumerate(cfg.impls):
-        progress(f"[{i + 1}/{len(cfg.impls)}] {IMPLS[impl]}")
-        row = Row(impl, IMPLS[impl])
-        attempt(job, row, lambda: RUNNERS[impl](job, row))  # noqa: B023 - called at once
+    rows = [Row(impl, IMPLS[impl]) for impl in cfg.impls]
+    compiled = []
+    for i, row in enumerate(rows):
+        progress(f"[{i + 1}/{len(rows)}] {row.label}")
+        if row.impl in COMPILERS:
+            run_epoch = attempt(job, row, lambda: COMPILERS[row.impl](job, row))  # noqa: B023
+            if run_epoch is not None:
+                compiled.append((row.impl, row, run_epoch))
+        else:
+            attempt(job, row, lambda: RUNNERS[row.impl](job, row))  # noqa: B023
+    if compiled:
+        progress(f"timing {', '.join(name for name, *_ in compiled)}: an epoch of each in turn")
+        interleave(job, compiled)
+    for row in rows:
+        set_throughput(job, row)
         if row.samples_per_second is not None:
             row.fraction_of_peak = flops * row.samples_per_second / peak
-        rows.append(row)
     base = next((r for r in rows if r.impl == BASELINE and r.status == "ok"), None)
     for row in rows:
         if base is not None and row.samples_per_second is not None:
