@@ -67,16 +67,17 @@ def test_ratios_and_fractions_follow_from_the_throughputs(tiny_result):
     assert all(impl in text for impl in IMPLS) and "synthetic" in text
 
 
-def test_jitted_implementations_are_timed_epoch_by_epoch_in_turn():
+def test_implementations_are_timed_epoch_by_epoch_in_turn():
     messages = []
-    impls = ("manual-scan", "numpy", "autodiff-scan")
+    impls = ("manual-scan", "numpy", "manual-nojit", "autodiff-scan")
     cfg = BenchConfig(**{**TINY, "epochs": 2, "impls": impls}, matmul_size=128)
     res = run_bench(cfg, progress=messages.append)
-    epochs = [m.strip().split(" (")[0] for m in messages if "scan: epoch" in m]
-    assert epochs == [
-        f"{impl}: epoch {e}/3" for e in (1, 2, 3) for impl in ("manual-scan", "autodiff-scan")
-    ]
-    assert all(len(r.epoch_seconds) == 2 and r.samples_per_second > 0 for r in res.rows)
+    epochs = [m.strip().split(" (")[0] for m in messages if ": epoch" in m]
+    interleaved = ("manual-scan", "numpy", "autodiff-scan")
+    assert epochs == [f"{impl}: epoch {e}/3" for e in (1, 2, 3) for impl in interleaved]
+    assert all(len(res.row(impl).epoch_seconds) == 2 for impl in interleaved)
+    assert all(r.samples_per_second > 0 for r in res.rows)
+    assert res.row("numpy").peak_memory_bytes is not None
 
 
 def test_missing_peer_is_skipped(monkeypatch):
@@ -93,7 +94,7 @@ def test_failing_peer_is_reported_and_the_rest_still_runs(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory\nsecond line")
 
-    monkeypatch.setattr(peers, "numpy_epochs", broken)
+    monkeypatch.setattr(peers, "numpy_trainer", broken)
     res = run_bench(BenchConfig(**{**TINY, "impls": ("numpy", "manual-loop")}, matmul_size=128))
     row = res.row("numpy")
     assert row.status == "failed" and row.note == "RuntimeError: out of memory"

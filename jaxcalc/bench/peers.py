@@ -1,14 +1,14 @@
 """The same job done the way people do it instead: hand-written NumPy and PyTorch eager.
 
 Both train the n_in-H-n_out ReLU network with softmax cross-entropy and Adam
-(lr 1e-3, β = (0.9, 0.999), ε = 1e-8) on rows of float32 images, one epoch at a time,
-and return the seconds each epoch took. PyTorch is optional: `torch_epochs` raises
-ImportError when it is not installed.
+(lr 1e-3, β = (0.9, 0.999), ε = 1e-8) on rows of float32 images: each `*_trainer` sets the
+job up and returns `epoch()`, which trains one epoch (a new permutation each time) and
+returns when it is done, so the caller can time it. PyTorch is optional: `torch_trainer`
+raises ImportError when it is not installed.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -23,20 +23,10 @@ def _numpy_adam(params, grads, m, v, t, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
         params[k] -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
-def numpy_epochs(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    hidden: int,
-    batch_size: int,
-    epochs: int,
-    seed: int = 0,
-    progress: Callable[[int], None] | None = None,
-) -> list[float]:
-    """Train with a hand-written NumPy forward/backward and Adam; seconds per epoch.
-
-    `progress(e)` is called before epoch e (from 0), outside the timing.
-    """
+def numpy_trainer(
+    x: np.ndarray, y: np.ndarray, *, hidden: int, batch_size: int, seed: int = 0
+) -> Callable[[], None]:
+    """A hand-written NumPy forward/backward and Adam; returns `epoch()`."""
     rng = np.random.default_rng(seed)
     n, n_in = x.shape
     n_out = int(y.max()) + 1
@@ -49,12 +39,10 @@ def numpy_epochs(
     m = {k: np.zeros_like(p) for k, p in params.items()}
     v = {k: np.zeros_like(p) for k, p in params.items()}
     eye = np.eye(n_out, dtype=np.float32)
-    t = 0
-    times = []
-    for e in range(epochs):
-        if progress is not None:
-            progress(e)
-        start = time.perf_counter()
+    step = 0
+
+    def epoch() -> None:
+        nonlocal step
         order = rng.permutation(n)
         for i in range(n // batch_size):
             idx = order[i * batch_size : (i + 1) * batch_size]
@@ -73,27 +61,23 @@ def numpy_epochs(
                 "W2": a1.T @ dz2,
                 "b2": dz2.sum(0),
             }
-            t += 1
-            _numpy_adam(params, grads, m, v, t)
-        times.append(time.perf_counter() - start)
-    return times
+            step += 1
+            _numpy_adam(params, grads, m, v, step)
+
+    return epoch
 
 
-def torch_epochs(
+def torch_trainer(
     x: np.ndarray,
     y: np.ndarray,
     *,
     hidden: int,
     batch_size: int,
-    epochs: int,
     seed: int = 0,
     device: str = "cpu",
-    progress: Callable[[int], None] | None = None,
-) -> list[float]:
-    """Train `Linear-ReLU-Linear` with `torch.optim.Adam` in eager mode; seconds per epoch.
-
-    `progress(e)` is called before epoch e (from 0), outside the timing.
-    """
+) -> Callable[[], None]:
+    """`Linear-ReLU-Linear` with `torch.optim.Adam` in eager mode; returns `epoch()` (which
+    waits for the device at its end)."""
     import torch
 
     torch.manual_seed(seed)
@@ -108,13 +92,8 @@ def torch_epochs(
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     n = xs.shape[0]
-    times = []
-    for e in range(epochs):
-        if progress is not None:
-            progress(e)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+
+    def epoch() -> None:
         order = torch.randperm(n, device=dev)
         for i in range(n // batch_size):
             idx = order[i * batch_size : (i + 1) * batch_size]
@@ -123,5 +102,7 @@ def torch_epochs(
             opt.step()
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return epoch

@@ -13,9 +13,11 @@ The implementations (`IMPLS`), all the ReLU network with softmax cross-entropy a
 - `torch`: PyTorch eager (CPU, or CUDA with `device="gpu"`), when installed;
 - `numpy`: hand-written NumPy (always on the CPU).
 
-Throughput is the median of several epochs after a warm-up epoch, compile time is
-reported apart, and each result is also a fraction of the machine's measured matmul peak
-(`hardware.matmul_peak`) given the job's FLOPs (`hardware.mlp_train_flops_per_sample`).
+Throughput is the median of several epochs after a warm-up epoch; the epochs of the
+implementations are interleaved (epoch 1 of each, then epoch 2 of each, ...) so that all see
+the machine alike. Compile time is reported apart, and each result is also a fraction of
+the machine's measured matmul peak (`hardware.matmul_peak`) given the job's FLOPs
+(`hardware.mlp_train_flops_per_sample`).
 """
 
 from __future__ import annotations
@@ -327,17 +329,34 @@ def _float_rows(job: _Job) -> tuple[np.ndarray, np.ndarray]:
     return x, job.labels
 
 
-def run_numpy(job: _Job, row: Row) -> None:
+def _peer(row: Row, make: Callable[[], Callable[[], None]]) -> EpochRunner:
+    """A peer's trainer (`make()` returns `epoch()`); its memory is the peak RSS rise over
+    its set-up plus its warm-up epoch."""
+    with _peak_rss() as setup:
+        epoch = make()
+
+    def run_epoch(e: int) -> None:
+        if e:
+            return epoch()
+        with _peak_rss() as warm:
+            epoch()
+        if "bytes" in setup and "bytes" in warm:
+            row.peak_memory_bytes = setup["bytes"] + warm["bytes"]
+            row.memory_measure = "peak RSS rise"
+
+    return run_epoch
+
+
+def prepare_numpy(job: _Job, row: Row) -> EpochRunner:
     x, y = _float_rows(job)
-    kwargs = dict(hidden=job.cfg.hidden, batch_size=job.cfg.batch_size, epochs=job.cfg.epochs + 1)
-    with _peak_rss() as rss:
-        times = peers.numpy_epochs(x, y, progress=job.epoch_progress(row.impl), **kwargs)
-    row.epoch_seconds = times[1:]
-    row.peak_memory_bytes, row.memory_measure = rss.get("bytes"), "peak RSS rise"
     row.note = "CPU"
+    return _peer(
+        row,
+        lambda: peers.numpy_trainer(x, y, hidden=job.cfg.hidden, batch_size=job.cfg.batch_size),
+    )
 
 
-def run_torch(job: _Job, row: Row) -> None:
+def prepare_torch(job: _Job, row: Row) -> EpochRunner:
     try:
         import torch
     except ImportError:
@@ -346,37 +365,30 @@ def run_torch(job: _Job, row: Row) -> None:
     if device == "cuda" and not torch.cuda.is_available():
         raise _Skip(f"PyTorch {torch.__version__} sees no CUDA device")
     x, y = _float_rows(job)
-    kwargs = dict(
-        hidden=job.cfg.hidden,
-        batch_size=job.cfg.batch_size,
-        epochs=job.cfg.epochs + 1,
-        device=device,
-        progress=job.epoch_progress(f"{row.impl} ({device})"),
-    )
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        times = peers.torch_epochs(x, y, **kwargs)
-        row.peak_memory_bytes, row.memory_measure = torch.cuda.max_memory_allocated(), "CUDA peak"
-    else:
-        with _peak_rss() as rss:
-            times = peers.torch_epochs(x, y, **kwargs)
-        row.peak_memory_bytes, row.memory_measure = rss.get("bytes"), "peak RSS rise"
-    row.epoch_seconds = times[1:]
     row.note = f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads"
+    kwargs = dict(hidden=job.cfg.hidden, batch_size=job.cfg.batch_size, device=device)
+    if device == "cpu":
+        return _peer(row, lambda: peers.torch_trainer(x, y, **kwargs))
+    torch.cuda.reset_peak_memory_stats()
+    epoch = peers.torch_trainer(x, y, **kwargs)
+
+    def run_epoch(e: int) -> None:
+        epoch()
+        row.peak_memory_bytes, row.memory_measure = torch.cuda.max_memory_allocated(), "CUDA peak"
+
+    return run_epoch
 
 
-#: The jitted implementations: compiled first, then timed epoch by epoch in turn (`interleave`).
-COMPILERS: dict[str, Callable[[_Job, Row], EpochRunner]] = {
+#: Implementations set up (compiled) first, then timed an epoch of each in turn (`interleave`).
+PREPARERS: dict[str, Callable[[_Job, Row], EpochRunner]] = {
     "manual-scan": compile_manual_scan,
     "autodiff-scan": compile_autodiff_scan,
     "manual-loop": compile_manual_loop,
+    "torch": prepare_torch,
+    "numpy": prepare_numpy,
 }
-#: The others, each timed on its own.
-RUNNERS: dict[str, Callable[[_Job, Row], None]] = {
-    "manual-nojit": run_manual_nojit,
-    "torch": run_torch,
-    "numpy": run_numpy,
-}
+#: Timed on its own: a few steps, extrapolated.
+RUNNERS: dict[str, Callable[[_Job, Row], None]] = {"manual-nojit": run_manual_nojit}
 
 
 # --------------------------------------------------------------------------- the bench
@@ -432,8 +444,9 @@ def interleave(job: _Job, runs: Sequence[tuple[str, Row, EpochRunner]]) -> None:
     """Time epoch e of every compiled (name, row, run_epoch) in turn, e = 0 (warm-up) ..
     epochs, into each row's `epoch_seconds`.
 
-    Each implementation sees the machine in the same state (run one after the other, the
-    first loses a few percent to the second), so their ratios are fair.
+    Each implementation sees the machine in the same state, so their ratios are fair: run
+    one after the other, they would see this shared machine drift (by 10-20% over a
+    minute) and the first of two equal programs loses a few percent.
     """
     times: list[list[float]] = [[] for _ in runs]
     for e in range(job.cfg.epochs + 1):
@@ -450,8 +463,8 @@ def interleave(job: _Job, runs: Sequence[tuple[str, Row, EpochRunner]]) -> None:
 
 
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> BenchResult:
-    """Run each implementation of `cfg.impls`; see the module docstring. The jitted ones are
-    compiled first, then timed one epoch of each in turn (`interleave`).
+    """Run each implementation of `cfg.impls`; see the module docstring. All but the no-jit
+    one are set up (compiled) first, then timed an epoch of each in turn (`interleave`).
 
     A runner that raises is reported as failed (its message in `note`) and the others
     still run; a peer that is not installed is reported as skipped.
@@ -470,8 +483,8 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     compiled = []
     for i, row in enumerate(rows):
         progress(f"[{i + 1}/{len(rows)}] {row.label}")
-        if row.impl in COMPILERS:
-            run_epoch = attempt(job, row, lambda: COMPILERS[row.impl](job, row))  # noqa: B023
+        if row.impl in PREPARERS:
+            run_epoch = attempt(job, row, lambda: PREPARERS[row.impl](job, row))  # noqa: B023
             if run_epoch is not None:
                 compiled.append((row.impl, row, run_epoch))
         else:
