@@ -8,5 +8,5 @@ jaxcalc descent --out docs/descent
 python scripts/neural_network.py --out docs/network
 jaxcalc train --out runs/docs
 mkdir -p docs/mnist && cp runs/docs/*.png docs/mnist/
-jaxcalc bench --plot docs/bench/bench.png --json docs/bench/bench.json
+jaxcalc bench --epochs 9 --plot docs/bench/bench.png --json docs/bench/bench.json
 jaxcalc bench --gradient-cost --plot docs/bench/gradient_cost.png

@@ -52,6 +52,9 @@ IMPLS: dict[str, str] = {
     "numpy": "NumPy hand-written",
 }
 BASELINE = "autodiff-scan"
+#: Pause before each timed epoch, untimed: thread pools that spin after their work (OpenBLAS,
+#: OpenMP, XLA's) otherwise steal ~5% from the next epoch, whatever runs it.
+SETTLE_SECONDS = 0.25
 DEVICES = ("cpu", "gpu")
 N_CLASSES = 10
 
@@ -446,7 +449,9 @@ def interleave(job: _Job, runs: Sequence[tuple[str, Row, EpochRunner]]) -> None:
 
     Each implementation sees the machine in the same state, so their ratios are fair: run
     one after the other, they would see this shared machine drift (by 10-20% over a
-    minute) and the first of two equal programs loses a few percent.
+    minute). A pause of `SETTLE_SECONDS` before each epoch lets the previous one's threads
+    go idle: without it the epoch after another implementation's ran ~5% slower (measured:
+    the same program at 0.94x or 1.05x of its twin depending on the order, 1.00x with it).
     """
     times: list[list[float]] = [[] for _ in runs]
     for e in range(job.cfg.epochs + 1):
@@ -454,6 +459,7 @@ def interleave(job: _Job, runs: Sequence[tuple[str, Row, EpochRunner]]) -> None:
             if row.status != "ok":
                 continue
             job.epoch_progress(name)(e)
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             attempt(job, row, lambda: run_epoch(e))  # noqa: B023 - called at once
             seconds.append(time.perf_counter() - start)
