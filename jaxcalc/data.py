@@ -303,9 +303,8 @@ def split(
             f"training examples, got {fold}"
         )
     order = np.random.default_rng(0).permutation(len(labels))
-    held = np.zeros(len(labels), dtype=bool)
-    held[order[fold * val_size : (fold + 1) * val_size]] = True
-    val, train = order[held[order]], order[~held[order]]
+    start, stop = fold * val_size, (fold + 1) * val_size
+    val, train = order[start:stop], np.concatenate([order[:start], order[stop:]])
     return images[train], labels[train], images[val], labels[val]
 
 

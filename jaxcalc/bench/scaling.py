@@ -145,10 +145,11 @@ def measure(
                 compiled.append((f"{impl} on {n}", row, run_epoch))
             rows.append(row)
     interleave(job, compiled)
+    for row in rows:
+        set_throughput(job, row)
     for i in range(0, len(rows), len(devices)):
         first = rows[i]
         for row in rows[i : i + len(devices)]:
-            set_throughput(job, row)
             if first.samples_per_second and row.samples_per_second:
                 row.speedup = row.samples_per_second / first.samples_per_second
                 row.efficiency = row.speedup * first.devices / row.devices

@@ -1,7 +1,7 @@
 """The `jaxcalc` command (also `python -m jaxcalc`).
 
-Each subcommand lives in its own module of this package and exposes
-`register(subparsers)`, which adds its parser and sets `func(args) -> int`.
+Each subcommand lives in its own module of this package (listed in `SUBCOMMANDS`) and
+exposes `register(subparsers)`, which adds its parser and sets `func(args) -> int`.
 Bad input is one line on stderr and exit status 2; a data problem exit 1; no tracebacks.
 """
 
@@ -11,12 +11,14 @@ import argparse
 import importlib
 import math
 import os
-import pkgutil
 import sys
 from pathlib import Path
 
 from jaxcalc import __version__
 from jaxcalc.validation import DataError, InputError
+
+#: The subcommand modules, in the order `jaxcalc --help` lists them.
+SUBCOMMANDS = ("bench", "derivatives", "descent", "exercises", "gradcheck", "train")
 
 
 class Parser(argparse.ArgumentParser):
@@ -92,8 +94,8 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"jaxcalc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}").register(sub)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
