@@ -1,12 +1,20 @@
 """Activation functions, each with its hand-written derivative beside it.
 
-Element-wise functions come as pairs `f(z)`, `f_grad(z) = f'(z)`; softmax and log_softmax
-(vector-valued) come with their Jacobian and their vector-Jacobian product (what
-backpropagation uses). All are numerically stable in float32: `sigmoid(±1000)` is finite,
-`softmax` of logits near 1e4 does not overflow.
+Element-wise functions come with their derivative twice: from the input, `f_grad(z)`, and
+from the output, `f_grad_from_output(h)` = f'(z) at h = f(z), which is what a backward pass
+uses as it keeps h, not z: σ' = h(1 − h), tanh' = 1 − h², relu' = [h > 0]; and so does the
+second derivative (`f_grad2`, `f_grad2_from_output`, for Hessian-vector products): σ'' =
+h(1 − h)(1 − 2h), tanh'' = −2h(1 − h²), relu'' = id'' = 0. `ACTIVATIONS` lists them by
+name. softmax (vector-valued) comes with its Jacobian and its vector-Jacobian product
+(what backpropagation uses; the Jacobian is symmetric, so `softmax_vjp` is also its
+Jacobian-vector product); log_softmax is what cross-entropy takes. All are numerically
+stable in float32: `sigmoid(±1000)` is finite, `softmax` of logits near 1e4 does not overflow.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +28,22 @@ def sigmoid(z: jax.Array) -> jax.Array:
 
 def sigmoid_grad(z: jax.Array) -> jax.Array:
     """σ'(z) = σ(z)(1 − σ(z))."""
-    s = sigmoid(z)
-    return s * (1.0 - s)
+    return sigmoid_grad_from_output(sigmoid(z))
+
+
+def sigmoid_grad_from_output(h: jax.Array) -> jax.Array:
+    """σ'(z) from the output h = σ(z): h(1 − h)."""
+    return h * (1.0 - h)
+
+
+def sigmoid_grad2(z: jax.Array) -> jax.Array:
+    """σ''(z) = σ'(z)(1 − 2σ(z))."""
+    return sigmoid_grad2_from_output(sigmoid(z))
+
+
+def sigmoid_grad2_from_output(h: jax.Array) -> jax.Array:
+    """σ''(z) from the output h = σ(z): h(1 − h)(1 − 2h)."""
+    return h * (1.0 - h) * (1.0 - 2.0 * h)
 
 
 def relu(z: jax.Array) -> jax.Array:
@@ -34,6 +56,22 @@ def relu_grad(z: jax.Array) -> jax.Array:
     return (z > 0).astype(z.dtype)
 
 
+def relu_grad_from_output(h: jax.Array) -> jax.Array:
+    """relu'(z) from the output h = relu(z): [h > 0] (h > 0 exactly when z > 0)."""
+    return (h > 0).astype(h.dtype)
+
+
+def relu_grad2(z: jax.Array) -> jax.Array:
+    """relu''(z) = 0 for z ≠ 0 (at the kink relu' jumps: no finite second derivative; 0, as
+    `jax.grad` of relu' gives)."""
+    return jnp.zeros_like(z)
+
+
+def relu_grad2_from_output(h: jax.Array) -> jax.Array:
+    """relu''(z) from the output h = relu(z): 0."""
+    return jnp.zeros_like(h)
+
+
 def tanh(z: jax.Array) -> jax.Array:
     """tanh(z) = (e^z − e^(−z)) / (e^z + e^(−z))."""
     return jnp.tanh(z)
@@ -41,8 +79,22 @@ def tanh(z: jax.Array) -> jax.Array:
 
 def tanh_grad(z: jax.Array) -> jax.Array:
     """tanh'(z) = 1 − tanh(z)²."""
-    t = jnp.tanh(z)
-    return 1.0 - t * t
+    return tanh_grad_from_output(jnp.tanh(z))
+
+
+def tanh_grad_from_output(h: jax.Array) -> jax.Array:
+    """tanh'(z) from the output h = tanh(z): 1 − h²."""
+    return 1.0 - h * h
+
+
+def tanh_grad2(z: jax.Array) -> jax.Array:
+    """tanh''(z) = −2 tanh(z)(1 − tanh(z)²)."""
+    return tanh_grad2_from_output(jnp.tanh(z))
+
+
+def tanh_grad2_from_output(h: jax.Array) -> jax.Array:
+    """tanh''(z) from the output h = tanh(z): −2h(1 − h²)."""
+    return -2.0 * h * (1.0 - h * h)
 
 
 def identity(z: jax.Array) -> jax.Array:
@@ -53,6 +105,21 @@ def identity(z: jax.Array) -> jax.Array:
 def identity_grad(z: jax.Array) -> jax.Array:
     """id'(z) = 1."""
     return jnp.ones_like(z)
+
+
+def identity_grad_from_output(h: jax.Array) -> jax.Array:
+    """id'(z) from the output h = z: 1."""
+    return jnp.ones_like(h)
+
+
+def identity_grad2(z: jax.Array) -> jax.Array:
+    """id''(z) = 0."""
+    return jnp.zeros_like(z)
+
+
+def identity_grad2_from_output(h: jax.Array) -> jax.Array:
+    """id''(z) from the output h = z: 0."""
+    return jnp.zeros_like(h)
 
 
 def softmax(z: jax.Array, axis: int = -1) -> jax.Array:
@@ -85,21 +152,35 @@ def log_softmax(z: jax.Array, axis: int = -1) -> jax.Array:
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))
 
 
-def log_softmax_jacobian(z: jax.Array) -> jax.Array:
-    """∂log_softmax(z)_i / ∂z_j = δ_ij − s_j, over the last axis."""
-    s = softmax(z)
-    return _eye_like(z) - s[..., None, :]
+Elementwise = Callable[[jax.Array], jax.Array]
 
 
-def log_softmax_vjp(z: jax.Array, g: jax.Array) -> jax.Array:
-    """gᵀ J_log_softmax(z) = g − s Σ_i g_i, over the last axis."""
-    return g - softmax(z) * jnp.sum(g, axis=-1, keepdims=True)
+class Activation(NamedTuple):
+    """An element-wise activation: f(z); f'(z) from z and from h = f(z); f''(z) likewise."""
+
+    f: Elementwise
+    grad: Elementwise
+    grad_from_output: Elementwise
+    grad2: Elementwise
+    grad2_from_output: Elementwise
 
 
-#: Element-wise activations by name: (f, f').
+#: Activations whose f'' is 0 wherever it exists (all but a kink): a Hessian-vector
+#: product skips their f'' term.
+PIECEWISE_LINEAR = frozenset({"relu", "identity"})
+
+#: Element-wise activations by name.
 ACTIVATIONS = {
-    "sigmoid": (sigmoid, sigmoid_grad),
-    "relu": (relu, relu_grad),
-    "tanh": (tanh, tanh_grad),
-    "identity": (identity, identity_grad),
+    "sigmoid": Activation(
+        sigmoid, sigmoid_grad, sigmoid_grad_from_output, sigmoid_grad2, sigmoid_grad2_from_output
+    ),
+    "relu": Activation(relu, relu_grad, relu_grad_from_output, relu_grad2, relu_grad2_from_output),
+    "tanh": Activation(tanh, tanh_grad, tanh_grad_from_output, tanh_grad2, tanh_grad2_from_output),
+    "identity": Activation(
+        identity,
+        identity_grad,
+        identity_grad_from_output,
+        identity_grad2,
+        identity_grad2_from_output,
+    ),
 }

@@ -10,7 +10,7 @@ Finite differences approximate f'(x) by a weighted sum of f at nearby points:
 A stencil of order p has truncation error ~ C hᵖ and round-off error ~ eps |f| / h, so the
 total is smallest near h ≈ eps^(1/(p+1)): eps^(1/2) one-sided, eps^(1/3) central, eps^(1/5)
 five-point, scaled by max(1, |x|), with eps the machine epsilon of x's float type. That is
-the default step everywhere here; `step_size_study` measures it.
+the default step everywhere here; `jaxcalc.step_size` measures it.
 
 Autodiff twins (`gradient`, `jacobian`, `hessian`, `hvp`) wrap `jax.grad`, `jax.jacfwd` /
 `jax.jacrev`, `jax.hessian` and `jax.jvp`, jit-compiled once per f; `check_grad` compares
@@ -22,6 +22,7 @@ Jacobian and Hessian evaluate all perturbed points with `jax.lax.map` in vmapped
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
@@ -55,18 +56,23 @@ WARN_BELOW = 1e-4
 _CHUNK = 256  # perturbed points evaluated per vmapped batch
 
 
-def _point(name: str, x: Any) -> jax.Array:
-    """`x` as a float array (ints are promoted to the default float), checked finite."""
+def as_point(name: str, x: Any) -> jax.Array:
+    """`x` as a float array (ints are promoted to the default float), checked finite in that
+    float type (1e308 is not a float32); errors call it `name`."""
     try:
-        a = jnp.asarray(x)
-    except TypeError:
+        with np.errstate(over="ignore"):  # an overflow is reported below, in one line
+            a = jnp.asarray(float(x) if isinstance(x, int) else x)  # 2**40 is no int32
+    except OverflowError:  # an int beyond float64
+        raise InputError(f"{name} must be finite in {jnp.result_type(float)}, got {x!r}") from None
+    except (TypeError, ValueError):
         raise InputTypeError(f"{name} must be a number or an array of numbers, got {x!r}") from None
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        a = a.astype(jnp.result_type(float))
     if jnp.issubdtype(a.dtype, jnp.complexfloating):
         raise InputTypeError(f"{name} must be real, got dtype {a.dtype}")
-    if not jnp.issubdtype(a.dtype, jnp.floating):
-        a = a.astype(jnp.result_type(float))
     if not isinstance(a, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(a))):
-        raise InputError(f"{name} must be finite, got {x!r}")
+        overflow = not isinstance(x, jax.Array) and bool(np.all(np.isfinite(np.asarray(x, float))))
+        raise InputError(f"{name} must be finite{f' in {a.dtype}' * overflow}, got {x!r}")
     return a
 
 
@@ -80,11 +86,46 @@ def default_step(x: jax.Array, order: int, *, derivative: int = 1) -> jax.Array:
     return eps ** (1.0 / (order + derivative)) * jnp.maximum(1.0, jnp.abs(x))
 
 
-def _steps(x: jax.Array, h: float | None, order: int, derivative: int = 1) -> jax.Array:
-    """A step per element of x: the given h, or the default rule."""
+def _steps(
+    x: jax.Array, h: float | None, order: int, derivative: int = 1, *, reach: int = 1
+) -> jax.Array:
+    """A step per element of x: the given h, or the default rule; checked by `_check_steps`."""
     if h is None:
-        return default_step(x, order, derivative=derivative)
-    return jnp.full(x.shape, check_positive_finite("h", h), dtype=x.dtype)
+        steps = default_step(x, order, derivative=derivative)
+        _check_steps(x, steps, reach)
+        return steps
+    _check_steps(x, check_positive_finite("h", h), reach)
+    return jnp.full(x.shape, h, dtype=x.dtype)
+
+
+def _check_steps(x: jax.Array, h: Any, reach: int) -> None:
+    """`InputError` unless x's float type can take the step(s) h at every element of x.
+
+    h must be at least the spacing of floats at x (else x + h rounds to x and the quotient
+    is 0, or NaN where h itself rounds to 0), and x ± reach·h must stay finite. Concrete x
+    only: under `jit` nothing is checked.
+    """
+    if isinstance(x, jax.core.Tracer) or isinstance(h, jax.core.Tracer):
+        return
+    xs = np.asarray(x)
+    hs = np.broadcast_to(np.asarray(h, np.float64), xs.shape)
+    dtype, big = xs.dtype.name, float(jnp.finfo(xs.dtype).max)
+    with np.errstate(over="ignore"):
+        far = np.abs(xs.astype(np.float64)) + reach * hs
+    if np.any(far > big):
+        i = int(np.argmax(far > big))
+        raise InputError(
+            f"x ± h leaves {dtype} at x = {xs.flat[i]:g} (h = {hs.flat[i]:.3g}, largest "
+            f"{dtype} {big:.3g}); use a smaller |x| or h, or float64"
+        )
+    spacing = np.maximum(np.spacing(np.abs(xs)), jnp.finfo(xs.dtype).tiny).astype(np.float64)
+    if np.any(hs < spacing):
+        i = int(np.argmax(hs < spacing))
+        raise InputError(
+            f"h = {hs.flat[i]:.3g} is below the {dtype} spacing at x = {xs.flat[i]:g} "
+            f"({spacing.flat[i]:.3g}): x + h rounds to x; use h >= {spacing.flat[i]:.3g} "
+            "or the default step"
+        )
 
 
 def difference(f: Callable, x: jax.Array, h: jax.Array, method: str = "central") -> jax.Array:
@@ -95,9 +136,6 @@ def difference(f: Callable, x: jax.Array, h: jax.Array, method: str = "central")
     offsets, weights, denom, _ = STENCILS[method]
     total = sum(c * f(x + k * h) for k, c in zip(offsets, weights, strict=True))
     return total / (denom * h)
-
-
-_difference = jax.jit(difference, static_argnums=(0, 3))
 
 
 def derivative(
@@ -123,13 +161,14 @@ def derivative(
     """
     check_callable("f", f)
     check_choice("method", method, STENCILS)
-    x = _point("x", x)
-    order = STENCILS[method][3]
+    x = as_point("x", x)
+    offsets, _, _, order = STENCILS[method]
     if h is None:
         step = default_step(x, order)
+        _check_steps(x, step, max(map(abs, offsets)))
         step = (x + step) - x  # a step exactly representable next to x (Numerical Recipes §5.7)
     else:
-        step = _steps(x, h, order)
+        step = _steps(x, h, order, reach=max(map(abs, offsets)))
     return difference(f, x, step, method)
 
 
@@ -142,7 +181,7 @@ def numerical_jacobian(
     by default; all 2n perturbed points are evaluated in vmapped chunks.
     """
     check_callable("f", f)
-    x = _point("x", x)
+    x = as_point("x", x)
     return _central_jacobian(f, x, _steps(x, h, order=2))
 
 
@@ -173,7 +212,7 @@ def numerical_gradient(
     ∂f/∂x_j ≈ (f(x + h_j e_j) − f(x − h_j e_j)) / (2 h_j), h_j = eps^(1/3) · max(1, |x_j|).
     """
     check_callable("f", f)
-    x = _point("x", x)
+    x = as_point("x", x)
     _check_scalar_output(f, x)
     return _central_jacobian(f, x, _steps(x, h, order=2))
 
@@ -189,9 +228,9 @@ def numerical_hessian(
     symmetrised as (H + Hᵀ)/2.
     """
     check_callable("f", f)
-    x = _point("x", x)
+    x = as_point("x", x)
     _check_scalar_output(f, x)
-    return _central_hessian(f, x, _steps(x, h, order=2, derivative=2))
+    return _central_hessian(f, x, _steps(x, h, order=2, derivative=2, reach=2))
 
 
 @partial(jax.jit, static_argnums=0)
@@ -222,7 +261,7 @@ def _compiled(transform: Callable, f: Callable, *args: jax.Array) -> jax.Array:
 def gradient(f: Callable[[jax.Array], jax.Array], x: Any) -> jax.Array:
     """∇f(x) by reverse-mode autodiff (`jax.grad`): one backward pass."""
     check_callable("f", f)
-    return _compiled(jax.grad, f, _point("x", x))
+    return _compiled(jax.grad, f, as_point("x", x))
 
 
 def jacobian(f: Callable[[jax.Array], jax.Array], x: Any, *, mode: str = "reverse") -> jax.Array:
@@ -233,13 +272,13 @@ def jacobian(f: Callable[[jax.Array], jax.Array], x: Any, *, mode: str = "revers
     """
     check_callable("f", f)
     check_choice("mode", mode, ("forward", "reverse"))
-    return _compiled(jax.jacfwd if mode == "forward" else jax.jacrev, f, _point("x", x))
+    return _compiled(jax.jacfwd if mode == "forward" else jax.jacrev, f, as_point("x", x))
 
 
 def hessian(f: Callable[[jax.Array], jax.Array], x: Any) -> jax.Array:
     """∂²f/∂x_i∂x_j by autodiff (`jax.hessian` = forward over reverse), x.shape + x.shape."""
     check_callable("f", f)
-    return _compiled(jax.hessian, f, _point("x", x))
+    return _compiled(jax.hessian, f, as_point("x", x))
 
 
 def _forward_over_reverse(f: Callable) -> Callable:
@@ -253,21 +292,27 @@ def hvp(f: Callable[[jax.Array], jax.Array], x: Any, v: Any) -> jax.Array:
     few gradient evaluations, and memory O(n) rather than O(n²).
     """
     check_callable("f", f)
-    x, v = _point("x", x), _point("v", v)
+    x, v = as_point("x", x), as_point("v", v)
     if v.shape != x.shape:
         raise InputError(f"v must have the shape of x {x.shape}, got {v.shape}")
     return _compiled(_forward_over_reverse, f, x, v.astype(x.dtype))
 
 
 def relative_error(a: jax.Array, n: jax.Array) -> jax.Array:
-    """max over elements of |a − n| / max(|a|, |n|), counting 0 where both are 0."""
+    """max over elements of |a − n| / max(|a|, |n|), counting 0 where both are 0.
+
+    NaN when any element of either side is NaN or infinite: no error can be measured there,
+    and a check must fail rather than skip it.
+    """
     scale = jnp.maximum(jnp.abs(a), jnp.abs(n))
     rel = jnp.where(scale > 0, jnp.abs(a - n) / jnp.where(scale > 0, scale, 1), 0)
-    return jnp.max(rel, initial=0.0)
+    finite = jnp.all(jnp.isfinite(a)) & jnp.all(jnp.isfinite(n))
+    return jnp.where(finite, jnp.max(rel, initial=0.0), jnp.nan)
 
 
 def verdict(error: float) -> str:
-    """cs231n: "ok" below 1e-7, "warn" below 1e-4 (fine only with kinks), else "fail"."""
+    """cs231n: "ok" below 1e-7, "warn" below 1e-4 (fine only with kinks), else "fail"
+    (also for a NaN error: a gradient or reference that is not finite)."""
     if error < OK_BELOW:
         return "ok"
     return "warn" if error < WARN_BELOW else "fail"
@@ -298,13 +343,14 @@ def check_grad(
     scalar and grad_fn returns the same structure. Both run with x64 enabled and x cast to
     float64; the numerical gradient perturbs every element with h = eps^(1/3) · max(1, |x|).
     Each array gets the relative error max |a − n| / max(|a|, |n|); the verdict uses the
-    worst: "ok" < 1e-7 ≤ "warn" < 1e-4 ≤ "fail" (cs231n). A gradient off by 1% fails.
+    worst: "ok" < 1e-7 ≤ "warn" < 1e-4 ≤ "fail" (cs231n). A gradient off by 1% fails; a NaN
+    or infinite entry on either side makes that array's error NaN, and the verdict "fail".
     """
     check_callable("f", f)
     if grad_fn is not None:
         check_callable("grad_fn", grad_fn)
     with jax.enable_x64(True):
-        x64 = jax.tree.map(lambda a: _point("x", a).astype(jnp.float64), x)
+        x64 = jax.tree.map(lambda a: as_point("x", a).astype(jnp.float64), x)
         flat, unravel = ravel_pytree(x64)
         if flat.size == 0:
             raise InputError("x must hold at least one number")
@@ -324,73 +370,5 @@ def check_grad(
             if a.shape != n.shape:
                 raise InputError(f"grad_fn returned shape {a.shape} for {name}, expected {n.shape}")
             errors[name] = float(relative_error(a, n))
-    worst = max(errors.values())
+    worst = max(errors.values(), key=lambda e: (math.isnan(e), e))  # a NaN is the worst
     return GradCheck(errors, worst, verdict(worst), analytic, numerical)
-
-
-#: The study's functions: name -> (f, f'), both element-wise.
-FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
-    "sin": (jnp.sin, jnp.cos),
-    "exp": (jnp.exp, jnp.exp),
-}
-
-STUDY_METHODS = ("forward", "central")
-STUDY_DTYPES = ("float32", "float64")
-
-
-class StepStudy(NamedTuple):
-    """Errors of finite differences for f'(x) over a sweep of steps h."""
-
-    function: str
-    x: float
-    steps: np.ndarray  # (k,) from large to small
-    errors: dict[str, dict[str, np.ndarray]]  # errors[dtype][method], shape (k,)
-    best_step: dict[str, dict[str, float]]  # the h of least error, per dtype and method
-    default_step: dict[str, dict[str, float]]  # the rule eps^(1/(p+1)) · max(1, |x|)
-
-
-#: The study averages over this many points spread over x ± 1% · max(1, |x|).
-STUDY_POINTS = 41
-
-
-def step_size_study(
-    function: str = "sin",
-    x: float = 1.0,
-    *,
-    steps: np.ndarray | None = None,
-) -> StepStudy:
-    """The error of forward and central differences for h from 1e-1 to 1e-15.
-
-    Truncation error falls as h (forward) or h² (central) while round-off error
-    eps |f(x)| / h rises, a V shape on log-log axes with its minimum near the default step.
-    The error for each h is the root mean square of D_h f − f' over 41 points spread over
-    x ± 1% · max(1, |x|), so the minimum reflects the typical error rather than a lucky
-    cancellation at one point. Differences are computed in float32 and float64 and compared
-    with f' evaluated in float64 at the same (rounded) points.
-    """
-    check_choice("function", function, FUNCTIONS)
-    f, fprime = FUNCTIONS[function]
-    xf = float(_point("x", x))
-    steps = np.logspace(-1, -15, 57) if steps is None else np.asarray(steps, dtype=np.float64)
-    if steps.ndim != 1 or steps.size == 0 or not np.all(np.isfinite(steps) & (steps > 0)):
-        raise InputError("steps must be a non-empty 1-D array of positive finite numbers")
-    spread = xf + max(1.0, abs(xf)) * np.linspace(-0.01, 0.01, STUDY_POINTS)
-    errors: dict[str, dict[str, np.ndarray]] = {}
-    best: dict[str, dict[str, float]] = {}
-    rule: dict[str, dict[str, float]] = {}
-    with jax.enable_x64(True):
-        for dtype in STUDY_DTYPES:
-            xs = jnp.asarray(spread, dtype=dtype)[:, None]  # (m, 1) against h (1, k)
-            if not bool(jnp.all(jnp.isfinite(f(xs)) & jnp.isfinite(fprime(xs)))):
-                raise InputError(f"x = {xf} overflows {function} in {dtype}")
-            exact = fprime(xs.astype(jnp.float64))
-            hs = jnp.asarray(steps, dtype=dtype)[None, :]
-            errors[dtype], best[dtype], rule[dtype] = {}, {}, {}
-            for method in STUDY_METHODS:
-                diff = _difference(f, xs, hs, method).astype(jnp.float64) - exact
-                err = np.sqrt(np.mean(np.asarray(diff) ** 2, axis=0))
-                errors[dtype][method] = err
-                best[dtype][method] = float(steps[np.argmin(err)])
-                order = STENCILS[method][3]
-                rule[dtype][method] = float(default_step(jnp.asarray(xf, dtype), order))
-    return StepStudy(function, xf, steps, errors, best, rule)

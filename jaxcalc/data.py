@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ DATASETS: dict[str, Source] = {
         ),
     ),
 }
+
+
+PIXELS = 28 * 28  # every image of every data set here is 28 x 28: the network's inputs
 
 
 class Data(NamedTuple):
@@ -199,24 +203,13 @@ def parse_idx(data: bytes, *, path: str | os.PathLike = "<bytes>") -> np.ndarray
         raise DataError(f"{path}: truncated IDX header; {_fix(path)}")
     shape = tuple(int(s) for s in np.frombuffer(data, ">u4", ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow past int64
     if len(data) - header != expected:
         raise DataError(
             f"{path}: holds {len(data) - header} bytes of values, its header {shape} says "
             f"{expected}: the file is truncated or corrupt; {_fix(path)}"
         )
     return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
-
-
-def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray:
-    """Read an IDX file (gzip or raw); `magic` (e.g. `IMAGES_MAGIC`) checks its kind."""
-    path = Path(path)
-    data = _decompress(path, path.read_bytes())
-    if magic is not None and int.from_bytes(data[:4], "big") != magic:
-        raise DataError(
-            f"{path}: wrong magic number 0x{data[:4].hex()}, expected 0x{magic:08x}; {_fix(path)}"
-        )
-    return parse_idx(data, path=path)
 
 
 def _read(path: Path, stem: str) -> tuple[np.ndarray, str]:
@@ -336,6 +329,13 @@ def load(
             raise DataError(
                 f"{paths[labels]}: {len(arrays[labels])} labels for the "
                 f"{len(arrays[images])} images of {paths[images].name}; {_fix(paths[labels])}"
+            )
+        if len(arrays[labels]) == 0:
+            raise DataError(f"{paths[labels]}: holds no examples; {_fix(paths[labels])}")
+        if arrays[labels].max() >= len(source.classes):
+            raise DataError(
+                f"{paths[labels]}: label {arrays[labels].max()} is out of range for the "
+                f"{len(source.classes)} classes of {source.title}; {_fix(paths[labels])}"
             )
     for stem, path in paths.items():
         if digests[stem] != _digest(source, stem):

@@ -25,8 +25,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcalc.optim import Optimizer, adam, apply_updates, check_learning_rate, rmsprop, sgd
-from jaxcalc.validation import InputError, check_callable, check_nonnegative_int
+from jaxcalc.optim import (
+    GradientTransformation,
+    adam,
+    apply_updates,
+    check_learning_rate,
+    rmsprop,
+    sgd,
+)
+from jaxcalc.validation import (
+    InputError,
+    check_callable,
+    check_in_range,
+    check_nonnegative_int,
+    check_positive_finite,
+)
 
 Function = Callable[[jax.Array], jax.Array]
 
@@ -40,7 +53,7 @@ def _check(f: Function, x0: jax.Array, steps: int) -> jax.Array:
     return x0
 
 
-def optimize(f: Function, x0: jax.Array, opt: Optimizer, steps: int) -> jax.Array:
+def optimize(f: Function, x0: jax.Array, opt: GradientTransformation, steps: int) -> jax.Array:
     """Minimise f from x0 with `opt` (from `jaxcalc.optim`); the trajectory (steps+1, *x0.shape)."""
     x0 = _check(f, x0, steps)
     grad = jax.grad(f)
@@ -64,17 +77,30 @@ def gradient_descent(f: Function, x0: jax.Array, learning_rate: float, steps: in
     return optimize(f, x0, sgd(learning_rate), steps)
 
 
-def newton(f: Function, x0: jax.Array, steps: int) -> jax.Array:
-    """Newton's method x_{t+1} = x_t − H(x_t)⁻¹ ∇f(x_t) (H by `jax.hessian`); the trajectory.
+def newton(
+    f: Function,
+    x0: jax.Array,
+    steps: int,
+    *,
+    grad: Function | None = None,
+    hessian: Function | None = None,
+) -> jax.Array:
+    """Newton's method x_{t+1} = x_t − H(x_t)⁻¹ ∇f(x_t); the trajectory (steps + 1, *x0.shape).
 
-    On a quadratic it lands on the minimum in one step, whatever the condition number.
+    `grad` and `hessian` default to `jax.grad(f)` and `jax.hessian(f)`; pass others (finite
+    differences, say) to take the same steps with them. On a quadratic it lands on the
+    minimum in one step, whatever the condition number; near a saddle or a maximum it goes
+    there too, as it seeks ∇f = 0 (which is how `exercises` finds every critical point).
     """
     x0 = _check(f, x0, steps)
-    grad, hess = jax.grad(f), jax.hessian(f)
+    grad = jax.grad(f) if grad is None else grad
+    hessian = jax.hessian(f) if hessian is None else hessian
+    check_callable("grad", grad)
+    check_callable("hessian", hessian)
 
     def step(x, _):
         g = grad(x).reshape(-1)
-        h = hess(x).reshape(g.size, g.size)
+        h = hessian(x).reshape(g.size, g.size)
         x = x - jnp.linalg.solve(h, g).reshape(x.shape)
         return x, x
 
@@ -90,14 +116,17 @@ class DescentResult(NamedTuple):
 
     trajectory: the iterates up to (not including) the first bad one.
     values: f at those iterates.
-    diverged_at: the first step whose |x| exceeded `bound` or was not finite, else None.
-    message: "converging…" summary or "diverged at step k: …; try alpha < …".
+    diverged_at: the first step whose |x| exceeded `bound` or whose x or f(x) was not
+      finite, else None.
+    message: "ran…" summary, "diverged at step k: …; try alpha < …", or "did not move…".
+    stalled: x never moved although ∇f(x0) ≠ 0: every update was below the float spacing.
     """
 
     trajectory: np.ndarray
     values: np.ndarray
     diverged_at: int | None
     message: str
+    stalled: bool = False
 
 
 def curvature_bound(f: Function, x: jax.Array) -> float:
@@ -105,13 +134,13 @@ def curvature_bound(f: Function, x: jax.Array) -> float:
     x = jnp.asarray(x)
     h = jax.hessian(f)(x).reshape(x.size, x.size)
     lam = float(jnp.max(jnp.abs(jnp.linalg.eigvalsh(h))))
-    return math.inf if lam == 0 else 2.0 / lam
+    return math.inf if lam == 0 else 2.0 / lam  # NaN where the Hessian is not finite
 
 
 def descend(
     f: Function,
     x0: jax.Array,
-    method: float | Optimizer,
+    method: float | GradientTransformation,
     steps: int,
     *,
     bound: float = 1e6,
@@ -119,44 +148,57 @@ def descend(
     """Run gradient descent (method = learning rate α) or an optimiser, and detect divergence.
 
     The scan always runs all `steps`; afterwards the first step whose iterate has
-    max |x| > `bound` · max(1, max |x0|) or is not finite is reported, with for gradient
-    descent the step that would be stable near x0 (2/λ_max of the Hessian, 1/a for a 1-D
-    quadratic).
+    max |x| > `bound` · max(1, max |x0|), or x or f(x) not finite, is reported, with for
+    gradient descent the step that would be stable near x0 (2/λ_max of the Hessian, 1/a for
+    a 1-D quadratic). A run that never moved from x0 although ∇f(x0) ≠ 0 (steps below the
+    float spacing at x0) is `stalled`, and says so. `InputError` if x0 or f(x0) is not finite.
     """
     check_callable("f", f)
-    if not (isinstance(bound, int | float) and math.isfinite(bound) and bound > 0):
-        raise InputError(f"bound must be a positive finite number, got {bound!r}")
-    if isinstance(method, Optimizer):
+    check_positive_finite("bound", bound)
+    if isinstance(method, GradientTransformation):
         xs = optimize(f, x0, method, steps)
     else:
         check_learning_rate(method)
         xs = gradient_descent(f, x0, method, steps)
     xs = np.asarray(xs)
     flat = xs.reshape(xs.shape[0], -1)
-    limit = bound * max(1.0, float(np.abs(flat[0]).max(initial=0)))
-    bad = ~np.isfinite(flat).all(axis=1) | (np.abs(flat).max(axis=1, initial=0) > limit)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = np.asarray(jax.vmap(f)(jnp.asarray(xs)))
+        finite = np.isfinite(flat).all(axis=1) & np.isfinite(values)
+        if not finite[0]:
+            raise InputError(f"x0 and f(x0) must be finite, got f({flat[0]}) = {values[0]}")
+        limit = bound * max(1.0, float(np.abs(flat[0]).max(initial=0)))
+        bad = ~finite | (np.abs(flat).max(axis=1, initial=0) > limit)
     k = int(np.argmax(bad)) if bad.any() else None
-    kept = xs if k is None else xs[:k]
-    values = np.asarray(jax.vmap(f)(jnp.asarray(kept))) if len(kept) else np.zeros(0)
-    if k is None:
+    kept, values = (xs, values) if k is None else (xs[:k], values[:k])
+    stalled = k is None and steps > 0 and np.array_equal(xs[-1], xs[0])
+    stalled = stalled and bool(np.any(np.asarray(jax.grad(f)(jnp.asarray(xs[0]))) != 0))
+    if stalled:
+        spacing = np.spacing(np.abs(flat[0])).min()
+        message = (
+            f"did not move in {steps} steps: every step is below the {xs.dtype} spacing at "
+            f"x0 ({spacing:.2g}); try a larger learning rate"
+        )
+    elif k is None:
         message = f"ran {steps} steps: f = {values[-1]:.6g} at the end"
     else:
-        if isinstance(method, Optimizer):
-            hint = "try a smaller learning rate"
+        alpha = (
+            math.nan if isinstance(method, GradientTransformation) else curvature_bound(f, xs[0])
+        )
+        if math.isfinite(alpha):
+            hint = f"try alpha < {alpha:.4g} (2 / largest curvature at x0)"
         else:
-            hint = f"try alpha < {curvature_bound(f, xs[0]):.4g} (2 / largest curvature at x0)"
-        message = f"diverged at step {k}: |x| exceeded {limit:g}; {hint}"
-    return DescentResult(kept, values, k, message)
+            hint = "try a smaller learning rate"
+        what = f"|x| exceeded {limit:g}" if finite[k] else "x or f(x) overflowed"
+        message = f"diverged at step {k}: {what}; {hint}"
+    return DescentResult(kept, values, k, message, stalled)
 
 
 # --- quadratic theory ---------------------------------------------------------------------
 
 
 def _check_a(a: float) -> float:
-    a = float(a)
-    if not (math.isfinite(a) and a > 0):
-        raise InputError(f"a must be a positive finite number (a convex parabola), got {a!r}")
-    return a
+    return check_positive_finite("a", a)  # a > 0: a convex parabola
 
 
 def quadratic(a: float, b: float, c: float) -> Function:
@@ -175,14 +217,6 @@ def quadratic_factor(a: float, learning_rate: float) -> float:
     return 1 - 2 * _check_a(a) * learning_rate
 
 
-def quadratic_trajectory(a: float, b: float, x0: float, learning_rate: float, steps: int):
-    """Closed form x_t = x* + (1 − 2aα)^t (x_0 − x*), t = 0 … steps, as a NumPy array."""
-    check_nonnegative_int("steps", steps)
-    x_star = quadratic_minimum(a, b)
-    t = np.arange(steps + 1)
-    return x_star + quadratic_factor(a, learning_rate) ** t * (x0 - x_star)
-
-
 def stability_bound(a: float) -> float:
     """Gradient descent on a x² + b x + c converges iff 0 < α < 1/a (that is 2/f'')."""
     return 1 / _check_a(a)
@@ -193,10 +227,16 @@ def optimal_step(a: float) -> float:
     return 1 / (2 * _check_a(a))
 
 
+#: The largest condition number of `bowl`: f = ½ xᵀHx carries a rounding error of about
+#: κ · eps · |x|² in float64, so beyond 1/√eps ≈ 6.7e7 it keeps less than half its digits
+#: (at κ = 1e300 a final f came out at −2.65e+283 on this positive-definite bowl).
+KAPPA_MAX = float(np.finfo(np.float64).eps ** -0.5)
+
+
 def bowl(kappa: float, angle: float = 0.0) -> Function:
-    """f(x) = ½ xᵀ H x, H with eigenvalues 1 and κ, its axes turned by `angle` radians."""
-    if not (math.isfinite(kappa) and kappa >= 1):
-        raise InputError(f"kappa must be a finite number >= 1, got {kappa!r}")
+    """f(x) = ½ xᵀ H x, H with eigenvalues 1 and κ ≤ `KAPPA_MAX`, its axes turned by `angle`
+    radians."""
+    check_in_range("kappa", kappa, 1.0, KAPPA_MAX, closed=True)
     c, s = math.cos(angle), math.sin(angle)
     rot = np.array([[c, -s], [s, c]])
     h = rot @ np.diag([1.0, kappa]) @ rot.T
@@ -244,18 +284,45 @@ class RateRun(NamedTuple):
     learning_rate: float
     gaps: np.ndarray  # f(x_t) − f* = a (x_t − x*)², t = 0 … (cut where it diverged)
     theory: float  # |1 − 2aα|, the predicted contraction of |x_t − x*| per step
-    measured: float  # the contraction measured on the trajectory
+    measured: float  # the contraction measured on the trajectory (NaN: diverged at step 1)
     regime: str  # "monotone", "one step", "oscillating", "diverging"
     result: DescentResult
 
 
 def _regime(a: float, alpha: float) -> str:
-    q = 1 - 2 * a * alpha
-    if abs(q) >= 1:
+    p = 2 * a * alpha  # the factor is 1 − p, p > 0 even where 1 − p rounds to 1
+    if p >= 2:
         return "diverging"
-    if q == 0:
+    if p == 1:
         return "one step"
-    return "monotone" if q > 0 else "oscillating"
+    return "monotone" if p < 1 else "oscillating"
+
+
+def check_parabola(a: float, b: float, c: float, x0: float, learning_rates=()) -> None:
+    """`InputError` unless float64 holds every number of gradient descent on a x² + b x + c
+    from x0: 1/a, x*, f(x0), f(x*), the gap a (x0 − x*)², and 2aα for each learning rate α
+    (an overflow would print inf or nan as a result)."""
+    _check_a(a)
+    with np.errstate(all="ignore"):
+        a, b, c, x0 = map(np.float64, (a, b, c, x0))
+        x_star = -b / (2 * a)
+        numbers = {
+            "1/a": 1 / a,
+            "x* = -b/(2a)": x_star,
+            "f(x0)": a * x0**2 + b * x0 + c,
+            "f(x*)": a * x_star**2 + b * x_star + c,
+            "a (x0 - x*)^2": a * (x0 - x_star) ** 2,
+            **{
+                f"2 a alpha (alpha = {alpha:g})": 2 * a * np.float64(alpha)
+                for alpha in learning_rates
+            },
+        }
+    bad = [name for name, v in numbers.items() if not np.isfinite(v)]
+    if bad:
+        raise InputError(
+            f"a = {a:g}, b = {b:g}, c = {c:g}, x0 = {x0:g} overflow float64 in {', '.join(bad)}; "
+            "choose numbers of moderate size"
+        )
 
 
 def learning_rate_study(
@@ -263,6 +330,9 @@ def learning_rate_study(
 ) -> list[RateRun]:
     """Run gradient descent on a x² + b x + c (float64) for each learning rate."""
     check_nonnegative_int("steps", steps)
+    for alpha in learning_rates:
+        check_learning_rate(alpha)
+    check_parabola(a, b, c, x0, learning_rates)
     x_star = quadratic_minimum(a, b)
     f = quadratic(a, b, c)
     floor = 1e-10 * max(1.0, abs(x_star), abs(x0 - x_star))
@@ -276,7 +346,7 @@ def learning_rate_study(
                     float(alpha),
                     a * errors**2,  # = f(x_t) − f*, free of the round-off of f(x_t) − f*
                     abs(quadratic_factor(a, alpha)),
-                    measured_rate(errors, floor=floor),
+                    measured_rate(errors, floor=floor) if len(errors) > 1 else math.nan,
                     _regime(a, alpha),
                     result,
                 )
@@ -314,7 +384,7 @@ def surface(name: str, *, kappa: float = 25.0) -> Surface:
     raise InputError(f"unknown surface {name!r}; choose one of rosenbrock, bowl")
 
 
-def methods(learning_rates: dict[str, float]) -> dict[str, float | Optimizer]:
+def methods(learning_rates: dict[str, float]) -> dict[str, float | GradientTransformation]:
     """Gradient descent, momentum, Nesterov (μ = 0.9), RMSprop and Adam at the given rates."""
     lr = learning_rates
     return {

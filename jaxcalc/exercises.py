@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +25,7 @@ from jaxcalc.calculus import (
     numerical_gradient,
     numerical_hessian,
 )
+from jaxcalc.descent import newton
 
 #: closed form vs autodiff (both exact up to rounding in float64)
 AUTODIFF_RTOL, AUTODIFF_ATOL = 1e-10, 1e-12
@@ -259,19 +261,15 @@ def newton_critical_points(
 ) -> np.ndarray:
     """All distinct points where ∇f = 0 that Newton's method reaches from `starts` (k, n).
 
-    Each start iterates p ← p − H(p)⁻¹ ∇f(p) (Hessian and gradient by autodiff); a run
-    counts if it ends finite with ‖∇f‖ < tol. Points closer than 1e-6 are merged; the result
-    (m, n) is sorted by coordinates.
+    Each start takes `iterations` steps of `descent.newton`, p ← p − H(p)⁻¹ ∇f(p) (Hessian
+    and gradient by autodiff); a run counts if it ends finite with ‖∇f‖ < tol. Points closer
+    than 1e-6 are merged; the result (m, n) is sorted by coordinates.
     """
-    grad, hess = jax.grad(f), jax.hessian(f)
+    grad = jax.grad(f)
 
     @jax.jit
     def solve(starts: jax.Array) -> tuple[jax.Array, jax.Array]:
-        def run(p: jax.Array) -> jax.Array:
-            step = lambda _, p: p - jnp.linalg.solve(hess(p), grad(p))  # noqa: E731
-            return jax.lax.fori_loop(0, iterations, step, p)
-
-        ends = jax.vmap(run)(starts)
+        ends = jax.vmap(lambda p: newton(f, p, iterations)[-1])(starts)
         return ends, jax.vmap(lambda p: jnp.linalg.norm(grad(p)))(ends)
 
     ends, norms = (np.asarray(a) for a in solve(starts))
@@ -324,9 +322,8 @@ def exercise_2() -> list[Answer]:
         found = newton_critical_points(f, starts)
 
         def refine(p: jax.Array) -> jax.Array:  # Newton steps with finite differences
-            for _ in range(3):
-                p = p - jnp.linalg.solve(numerical_hessian(f, p), numerical_gradient(f, p))
-            return p
+            fd_grad, fd_hessian = partial(numerical_gradient, f), partial(numerical_hessian, f)
+            return newton(f, p, 3, grad=fd_grad, hessian=fd_hessian)[-1]
 
         def report(p: jax.Array) -> tuple[jax.Array, jax.Array]:
             return jnp.linalg.norm(jax.grad(f)(p)), jax.hessian(f)(p)
@@ -390,7 +387,3 @@ SECTIONS = (
     exercise_2,
     exercise_3,
 )
-
-
-def all_answers() -> list[Answer]:
-    return [answer for section in SECTIONS for answer in section()]

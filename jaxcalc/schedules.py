@@ -7,27 +7,25 @@ Pass one as `learning_rate` to any optimiser of `jaxcalc.optim`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
-from jaxcalc.validation import InputError, check_positive_int
+from jaxcalc.validation import (
+    InputError,
+    check_nonnegative_finite,
+    check_nonnegative_int,
+    check_positive_finite,
+    check_positive_int,
+)
 
 Schedule = Callable[[jax.Array], jax.Array]
 
 
-def _check_rate(name: str, value: float) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and v >= 0):
-        raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
-
-
 def constant_schedule(value: float) -> Schedule:
     """α_t = value for every t."""
-    _check_rate("value", value)
+    check_nonnegative_finite("value", value)
     return lambda count: value
 
 
@@ -48,14 +46,10 @@ def exponential_decay(
     Example:
         >>> exponential_decay(0.1, 100, 0.5)(200)  # 0.025
     """
-    _check_rate("init_value", init_value)
+    check_nonnegative_finite("init_value", init_value)
     check_positive_int("transition_steps", transition_steps)
-    if not (math.isfinite(decay_rate) and decay_rate > 0):
-        raise InputError(f"decay_rate must be a positive finite number, got {decay_rate!r}")
-    if isinstance(transition_begin, bool) or not isinstance(transition_begin, int):
-        raise InputError(f"transition_begin must be an integer, got {transition_begin!r}")
-    if transition_begin < 0:
-        raise InputError(f"transition_begin must be >= 0, got {transition_begin!r}")
+    check_positive_finite("decay_rate", decay_rate)
+    check_nonnegative_int("transition_begin", transition_begin)
     clip = jnp.maximum if decay_rate < 1 else jnp.minimum
 
     def schedule(count: jax.Array) -> jax.Array:
@@ -80,9 +74,9 @@ def cosine_decay_schedule(
     Example:
         >>> cosine_decay_schedule(0.1, 100)(50)  # 0.05
     """
-    _check_rate("init_value", init_value)
+    check_nonnegative_finite("init_value", init_value)
     check_positive_int("decay_steps", decay_steps)
-    _check_rate("alpha", alpha)
+    check_nonnegative_finite("alpha", alpha)
 
     def schedule(count: jax.Array) -> jax.Array:
         t = jnp.minimum(count, float(decay_steps))
@@ -111,9 +105,9 @@ def warmup_cosine_decay_schedule(
         >>> s = warmup_cosine_decay_schedule(0.0, 0.1, 10, 110)
         >>> s(5), s(10), s(60)  # 0.05, 0.1, 0.05
     """
-    _check_rate("init_value", init_value)
-    _check_rate("peak_value", peak_value)
-    _check_rate("end_value", end_value)
+    check_nonnegative_finite("init_value", init_value)
+    check_nonnegative_finite("peak_value", peak_value)
+    check_nonnegative_finite("end_value", end_value)
     check_positive_int("warmup_steps", warmup_steps)
     check_positive_int("decay_steps", decay_steps)
     if decay_steps <= warmup_steps:

@@ -1,8 +1,13 @@
-"""Input checks shared by the library and the command line.
+"""Input checks shared by the library and the command line: the one place they live.
 
 Bad input raises `InputError` (a `ValueError`) or `InputTypeError` (a `TypeError`) whose
 message names the offending argument, before any computation. The command line turns
-them into a one-line message and exit status 2.
+them into a one-line message and exit status 2; its argument types (`jaxcalc.cli`) parse
+the text and call these same checks.
+
+Each `check_*(name, value, ...)` returns the value (a number as a float) or raises
+`InputError("<name> must be <what>, got <value>")`. Integers are Python ints of any size
+(a bool is not an integer); a number is anything `float()` takes except a bool or a text.
 """
 
 from __future__ import annotations
@@ -24,32 +29,67 @@ class DataError(Exception):
     """A data set is missing or broken; the message names the file and what to do."""
 
 
+class RunError(Exception):
+    """A run failed for a reason other than bad input (a measurement subprocess died, every
+    implementation failed); the message says what failed and what to do. Exit status 1."""
+
+
 def check_callable(name: str, f: Any) -> None:
     if not callable(f):
         raise InputTypeError(f"{name} must be callable, got {type(f).__name__}")
 
 
-def check_positive_finite(name: str, value: Any) -> float:
-    """Return `value` as a float if it is a finite number > 0, else raise `InputError`."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a positive finite number, got {value!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise InputError(f"{name} must be a positive finite number, got {value!r}")
-    return v
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """An integer > 0."""
+    if not _is_int(value) or value <= 0:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 def check_nonnegative_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """An integer >= 0."""
+    if not _is_int(value) or value < 0:
         raise InputError(f"{name} must be a non-negative integer, got {value!r}")
     return value
 
 
-def check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def _number(name: str, value: Any, what: str, ok) -> float:
+    """`value` as a float if it is a number and `ok(v)`; else InputError: name must be what."""
+    v = math.nan
+    if not isinstance(value, bool | str | bytes):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            pass
+    if math.isnan(v) or not ok(v):
+        raise InputError(f"{name} must be {what}, got {value!r}")
+    return v
+
+
+def check_finite(name: str, value: Any) -> float:
+    """A finite number."""
+    return _number(name, value, "a finite number", math.isfinite)
+
+
+def check_positive_finite(name: str, value: Any) -> float:
+    """A finite number > 0."""
+    return _number(name, value, "a positive finite number", lambda v: 0 < v < math.inf)
+
+
+def check_nonnegative_finite(name: str, value: Any) -> float:
+    """A finite number >= 0."""
+    return _number(name, value, "a finite number >= 0", lambda v: 0 <= v < math.inf)
+
+
+def check_in_range(name: str, value: Any, lo: float, hi: float, *, closed: bool = False) -> float:
+    """A number in [lo, hi), or in [lo, hi] with `closed=True` (e.g. a decay in [0, 1))."""
+    interval = f"[{lo:g}, {hi:g}{']' if closed else ')'}"
+    ok = (lambda v: lo <= v <= hi) if closed else (lambda v: lo <= v < hi)
+    return _number(name, value, f"a number in {interval}", ok)
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the README's figures under docs/ (a few minutes on a 2-core CPU).
+# Regenerate the README's figures under docs/ (about 10 minutes on a 2-core CPU).
 # Needs MNIST (see the README); the training run's figures are copied from runs/docs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,3 +10,5 @@ jaxcalc train --out runs/docs
 mkdir -p docs/mnist && cp runs/docs/*.png docs/mnist/
 jaxcalc bench --epochs 9 --plot docs/bench/bench.png --json docs/bench/bench.json
 jaxcalc bench --gradient-cost --plot docs/bench/gradient_cost.png
+jaxcalc hessian --checkpoint runs/docs/checkpoint.npz --top 5 --trace --density --ggn --out docs/hessian
+jaxcalc hessian --sharpness --lr 0.1 0.2 0.3 --steps 2000 --out docs/hessian

@@ -1,7 +1,9 @@
 """Shared test set-up.
 
 Rank promotion raises, so no hand-written derivative can broadcast silently; float64
-tests use the `x64` fixture (or `jax.enable_x64(True)` locally).
+tests use the `x64` fixture (or `jax.enable_x64(True)` locally). `jaxcalc train` keeps its
+compilation cache in `$XDG_CACHE_HOME/jaxcalc`: the tests point that at a folder of their
+own, so they never touch the user's cache.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ import pytest
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory):
+    """$XDG_CACHE_HOME for this session (subprocesses inherit it)."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
 
 
 @pytest.fixture

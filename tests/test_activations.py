@@ -32,7 +32,7 @@ def dtype(request):
 
 @pytest.mark.parametrize("name", A.ACTIVATIONS)
 def test_elementwise_derivative_matches_autodiff(name, dtype):
-    f, f_grad = A.ACTIVATIONS[name]
+    f, f_grad = A.ACTIVATIONS[name].f, A.ACTIVATIONS[name].grad
     z = jnp.asarray(GRID, dtype=dtype)
     auto = jax.jit(jax.vmap(jax.grad(f)))(z)
     mine = f_grad(z)
@@ -43,8 +43,28 @@ def test_elementwise_derivative_matches_autodiff(name, dtype):
 
 
 @pytest.mark.parametrize("name", A.ACTIVATIONS)
+def test_derivative_from_the_output_matches_autodiff(name, dtype):
+    """f'(z) from h = f(z) (what the backward pass keeps) equals jax.grad(f)(z) and f_grad(z)."""
+    act = A.ACTIVATIONS[name]
+    z = jnp.asarray(GRID, dtype=dtype)
+    mine = act.grad_from_output(act.f(z))
+    assert mine.dtype == z.dtype
+    tol = TOL[dtype][1]
+    np.testing.assert_allclose(mine, jax.jit(jax.vmap(jax.grad(act.f)))(z), rtol=tol, atol=tol)
+    np.testing.assert_array_equal(mine, act.grad(z))  # one formula: f_grad goes through it
+
+
+def test_derivatives_from_the_output_by_hand():
+    h = jnp.array([0.0, 0.25, 0.5, 1.0])
+    np.testing.assert_array_equal(A.sigmoid_grad_from_output(h), [0.0, 0.1875, 0.25, 0.0])
+    np.testing.assert_array_equal(A.tanh_grad_from_output(h), [1.0, 0.9375, 0.75, 0.0])
+    np.testing.assert_array_equal(A.relu_grad_from_output(h), [0.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(A.identity_grad_from_output(-h), [1.0, 1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("name", A.ACTIVATIONS)
 def test_values_match_jax_nn(name, dtype):
-    f, _ = A.ACTIVATIONS[name]
+    f = A.ACTIVATIONS[name].f
     z = jnp.asarray(GRID, dtype=dtype)
     tol = TOL[dtype][0]
     np.testing.assert_allclose(f(z), REFERENCE[name](z), rtol=tol, atol=tol)
@@ -92,15 +112,8 @@ def _logits(dtype):
     return jnp.asarray(rng.normal(scale=3.0, size=(4, 5)), dtype=dtype)
 
 
-@pytest.mark.parametrize(
-    ("f", "jac", "vjp"),
-    [
-        (A.softmax, A.softmax_jacobian, A.softmax_vjp),
-        (A.log_softmax, A.log_softmax_jacobian, A.log_softmax_vjp),
-    ],
-    ids=["softmax", "log_softmax"],
-)
-def test_softmax_jacobian_and_vjp_match_jacrev(f, jac, vjp, dtype):
+def test_softmax_jacobian_and_vjp_match_jacrev(dtype):
+    f, jac, vjp = A.softmax, A.softmax_jacobian, A.softmax_vjp
     z = _logits(dtype)
     tol = TOL[dtype][1]
     auto = jax.jit(jax.vmap(jax.jacrev(f)))(z)  # (4, 5, 5), one Jacobian per row
@@ -109,7 +122,12 @@ def test_softmax_jacobian_and_vjp_match_jacrev(f, jac, vjp, dtype):
     g = jnp.asarray(np.random.default_rng(2).normal(size=z.shape), dtype=dtype)
     auto_vjp = jax.jit(lambda z, g: jax.vjp(f, z)[1](g)[0])(z, g)
     np.testing.assert_allclose(vjp(z, g), auto_vjp, rtol=tol, atol=tol)
-    np.testing.assert_allclose(f(z), getattr(jax.nn, f.__name__)(z), rtol=TOL[dtype][0] * 10)
+    np.testing.assert_allclose(f(z), jax.nn.softmax(z), rtol=TOL[dtype][0] * 10)
+
+
+def test_log_softmax_matches_jax_nn(dtype):
+    z = _logits(dtype)
+    np.testing.assert_allclose(A.log_softmax(z), jax.nn.log_softmax(z), rtol=TOL[dtype][0] * 10)
 
 
 def test_softmax_jacobian_rows_sum_to_zero():
@@ -131,3 +149,24 @@ def test_softmax_vjp_property(z):
         mine, via_jacobian, auto = _softmax_pullbacks(jnp.asarray(z), g)
         np.testing.assert_allclose(mine, auto, rtol=1e-5, atol=1e-12)
         np.testing.assert_allclose(via_jacobian, auto, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", A.ACTIVATIONS)
+def test_second_derivative_matches_autodiff(name, dtype):
+    """f''(z) from z and from h = f(z) (what `mlp.hvp` keeps) against jax.grad of jax.grad."""
+    act = A.ACTIVATIONS[name]
+    z = jnp.asarray(GRID, dtype=dtype)
+    auto = jax.jit(jax.vmap(jax.grad(jax.grad(act.f))))(z)
+    tol = TOL[dtype][1]
+    for mine in (act.grad2(z), act.grad2_from_output(act.f(z))):
+        assert mine.dtype == z.dtype
+        np.testing.assert_allclose(mine, auto, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(act.grad2(z), act.grad2_from_output(act.f(z)))
+    assert (name in A.PIECEWISE_LINEAR) == (not np.any(np.asarray(auto)))
+
+
+def test_second_derivatives_from_the_output_by_hand():
+    h = jnp.array([0.0, 0.25, 0.5, 1.0])
+    np.testing.assert_array_equal(A.sigmoid_grad2_from_output(h), [0.0, 0.09375, 0.0, 0.0])
+    np.testing.assert_array_equal(A.tanh_grad2_from_output(h), [0.0, -0.46875, -0.75, 0.0])
+    np.testing.assert_array_equal(A.relu_grad2_from_output(h), [0.0, 0.0, 0.0, 0.0])

@@ -14,7 +14,9 @@ import jax
 import pytest
 
 from jaxcalc.bench import hardware, peers
-from jaxcalc.bench.training import BASELINE, IMPLS, BenchConfig, run_bench, table
+from jaxcalc.bench.harness import IMPLS, BenchConfig
+from jaxcalc.bench.report import training_table
+from jaxcalc.bench.training import BASELINE, run_bench
 from jaxcalc.cli import main
 from jaxcalc.validation import InputError
 
@@ -31,7 +33,9 @@ def test_flops_per_sample_matches_a_hand_count():
 
 @pytest.fixture(scope="module")
 def tiny_result():
-    return run_bench(BenchConfig(**TINY, matmul_size=128))
+    with pytest.MonkeyPatch.context() as mp:  # the fused kernels interpreted on a CPU
+        mp.setenv("JAXCALC_PALLAS_INTERPRET", "1")
+        return run_bench(BenchConfig(**TINY, matmul_size=128))
 
 
 def test_every_implementation_reports_positive_numbers(tiny_result):
@@ -44,8 +48,20 @@ def test_every_implementation_reports_positive_numbers(tiny_result):
         assert len(r.epoch_seconds) == 1
         assert all(t > 0 for t in r.epoch_seconds)
     assert tiny_result.row("manual-nojit").extrapolated
-    for impl in ("manual-scan", "autodiff-scan", "manual-loop"):
+    for impl in ("manual-scan", "autodiff-scan", "manual-loop", "fused-scan"):
         assert tiny_result.row(impl).compile_seconds > 0
+    for impl in ("manual-scan", "autodiff-scan", "fused-scan"):
+        assert tiny_result.row(impl).kernels_per_step > 0
+
+
+def test_fused_scan_is_skipped_off_a_gpu_unless_interpreted(monkeypatch):
+    monkeypatch.delenv("JAXCALC_PALLAS_INTERPRET", raising=False)
+    if jax.default_backend() == "gpu":
+        pytest.skip("a GPU is present")
+    res = run_bench(BenchConfig(**{**TINY, "impls": ("fused-scan",)}, matmul_size=128))
+    row = res.row("fused-scan")
+    assert row.status == "skipped" and "needs a GPU" in row.note
+    assert "SKIPPED" in training_table(res)
 
 
 def test_ratios_and_fractions_follow_from_the_throughputs(tiny_result):
@@ -63,7 +79,7 @@ def test_ratios_and_fractions_follow_from_the_throughputs(tiny_result):
             res.flops_per_sample * r.samples_per_second / res.matmul_peak_flops
         )
     assert res.row(BASELINE).vs_baseline == 1.0
-    text = table(res)
+    text = training_table(res)
     assert all(impl in text for impl in IMPLS) and "synthetic" in text
 
 
@@ -87,7 +103,7 @@ def test_missing_peer_is_skipped(monkeypatch):
     assert torch_row.status == "skipped" and "not installed" in torch_row.note
     assert torch_row.samples_per_second is None
     assert res.row("numpy").status == "ok"
-    assert "SKIPPED" in table(res)
+    assert "SKIPPED" in training_table(res)
 
 
 def test_failing_peer_is_reported_and_the_rest_still_runs(monkeypatch):
@@ -101,7 +117,7 @@ def test_failing_peer_is_reported_and_the_rest_still_runs(monkeypatch):
     assert row.samples_per_second is None and row.vs_baseline is None
     assert res.row("manual-loop").status == "ok"
     assert res.row("manual-loop").vs_baseline is None  # no baseline in this run
-    text = table(res)
+    text = training_table(res)
     assert "FAILED: RuntimeError: out of memory" in text and "manual-loop" in text
 
 

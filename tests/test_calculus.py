@@ -1,4 +1,7 @@
-"""The calculus toolkit against closed forms, autodiff and the theory of step sizes."""
+"""The calculus toolkit against closed forms, autodiff and the theory of step sizes.
+
+The step-size study (the V of error against h) is tested in `test_step_size.py`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from hypothesis import strategies as st
 
 from jaxcalc import calculus as C
 from jaxcalc.plots import save
-from jaxcalc.plots.calculus import gradient_field, step_size_figure
+from jaxcalc.plots.calculus import gradient_field
 
 EPS32, EPS64 = float(np.finfo(np.float32).eps), float(np.finfo(np.float64).eps)
 
@@ -241,44 +244,7 @@ def test_relative_error_and_verdict():
     ]
 
 
-# --- the step-size study ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sin_study():
-    return C.step_size_study("sin", 1.0)
-
-
-def test_study_optimal_steps_match_theory(sin_study):
-    s = sin_study
-    assert s.steps[0] == pytest.approx(1e-1) and s.steps[-1] == pytest.approx(1e-15)
-    for dtype, eps in (("float32", EPS32), ("float64", EPS64)):
-        for method, root in (("forward", 2), ("central", 3)):
-            best = s.best_step[dtype][method]
-            assert eps ** (1 / root) / 10 <= best <= eps ** (1 / root) * 10, (dtype, method, best)
-            assert s.default_step[dtype][method] == pytest.approx(eps ** (1 / root), rel=1e-6)
-    # central beats forward, float64 beats float32, at their best
-    e = {d: {m: v.min() for m, v in s.errors[d].items()} for d in s.errors}
-    assert e["float64"]["central"] < e["float64"]["forward"] < e["float32"]["forward"]
-    assert e["float32"]["central"] < e["float32"]["forward"]
-
-
-def test_study_v_shape_and_slopes(sin_study):
-    s = sin_study
-    big = (s.steps >= 1e-3) & (s.steps <= 1e-1)
-    for method, slope in (("forward", 1), ("central", 2)):
-        err = s.errors["float64"][method]
-        fitted = np.polyfit(np.log10(s.steps[big]), np.log10(err[big]), 1)[0]
-        assert fitted == pytest.approx(slope, abs=0.1)
-        k = np.argmin(err)
-        assert err[0] > 100 * err[k] and err[-1] > 100 * err[k]  # both arms of the V
-    # below eps · x, x + h == x in float32: the quotient is 0, the error |f'(x)|
-    assert s.errors["float32"]["forward"][-1] == pytest.approx(math.cos(1.0), rel=0.02)
-
-
-def test_study_figure_and_gradient_field(tmp_path, sin_study):
-    path = save(step_size_figure(sin_study), tmp_path / "study.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_gradient_field(tmp_path):
     fig = gradient_field(lambda p: p[0] ** 2 - p[1] ** 2, points=np.zeros((1, 2)), arrows=5)
     assert save(fig, tmp_path / "field.png").stat().st_size > 1000
 
@@ -313,8 +279,6 @@ def test_unknown_method_and_mode_are_value_errors():
         C.derivative(jnp.sin, 1.0, method="sideways")
     with pytest.raises(ValueError, match="unknown mode"):
         C.jacobian(jnp.sin, 1.0, mode="both")
-    with pytest.raises(ValueError, match="unknown function"):
-        C.step_size_study("cos")
 
 
 def test_other_bad_input():
@@ -328,7 +292,3 @@ def test_other_bad_input():
         C.derivative(jnp.sin, 1j)
     with pytest.raises(ValueError, match="grad_fn must return the same structure"):
         C.check_grad(lambda p: p["a"] ** 2, {"a": 1.0}, lambda p: [2 * p["a"]])
-    with pytest.raises(ValueError, match="overflows exp in float32"):
-        C.step_size_study("exp", 200.0)
-    with pytest.raises(ValueError, match="steps must be"):
-        C.step_size_study("sin", 1.0, steps=np.array([1e-3, 0.0]))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 
-from jaxcalc import descent
+from jaxcalc import cli, descent
 from jaxcalc.cli import main
 
 
@@ -69,3 +71,34 @@ def test_a_start_far_from_the_origin_is_not_divergence():
     assert result.diverged_at is None
     assert abs(result.trajectory[-1][0] - 3e6) < 1.0
     assert descent.descend(f, np.array([2e6]), 1.5, 50).diverged_at is not None
+
+
+@pytest.mark.parametrize(
+    ("convert", "good", "bad", "message"),
+    [
+        (cli.positive_int, {"3": 3, str(2**80): 2**80}, ["0", "-2", "1.5", "x", ""],
+         "expected a positive integer"),
+        (cli.nonnegative_int, {"0": 0, "12": 12}, ["-1", "2.0", "seven"],
+         "expected an integer >= 0"),
+        (cli.finite_float, {"-2": -2.0, "1e3": 1000.0}, ["inf", "nan", "x"],
+         "expected a finite number"),
+        (cli.positive_float, {"0.5": 0.5, "3": 3.0}, ["0", "-1", "inf", "nan", "x"],
+         "expected a positive finite number"),
+        (cli.nonnegative_float, {"0": 0.0, "2.5": 2.5}, ["-0.1", "inf", "nan", "x"],
+         "expected a finite number >= 0"),
+    ],
+)  # fmt: skip
+def test_argument_types_are_the_validation_checks(convert, good, bad, message):
+    for text, value in good.items():
+        assert convert(text) == value and type(convert(text)) is type(value)
+    for text in bad:
+        with pytest.raises(argparse.ArgumentTypeError, match=f"^{message}, got {text!r}$"):
+            convert(text)
+
+
+def test_a_bad_number_is_refused_while_parsing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["descent", "--out", str(tmp_path), "--x0", "inf"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "jaxcalc descent: error: argument --x0: expected a finite number, got 'inf'\n"

@@ -65,7 +65,7 @@ def test_read_idx_roundtrip(tmp_path, compress):
     content = idx_bytes(array)
     path = tmp_path / ("a.gz" if compress else "a")
     path.write_bytes(gzip.compress(content) if compress else content)
-    out = data.read_idx(path, magic=data.IMAGES_MAGIC)
+    out, _ = data._read(path, "train-images-idx3-ubyte")
     assert out.dtype == np.uint8 and out.shape == (2, 3, 5)
     np.testing.assert_array_equal(out, array)
 
@@ -91,7 +91,7 @@ def test_read_idx_broken(tmp_path, content, message):
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(content)
     with pytest.raises(DataError, match=message) as e:
-        data.read_idx(path, magic=data.IMAGES_MAGIC)
+        data._read(path, "train-images-idx3-ubyte")
     assert str(path) in str(e.value) and "\n" not in str(e.value)
 
 

@@ -19,7 +19,8 @@ def test_trajectory_matches_closed_form_float64(x64, alpha):
     f = descent.quadratic(A, B, C)
     xs = descent.gradient_descent(f, jnp.float64(X0), alpha, 40)
     assert xs.shape == (41,) and xs.dtype == jnp.float64
-    closed = descent.quadratic_trajectory(A, B, X0, alpha, 40)
+    x_star = descent.quadratic_minimum(A, B)  # x_t = x* + (1 − 2aα)^t (x_0 − x*)
+    closed = x_star + descent.quadratic_factor(A, alpha) ** np.arange(41) * (X0 - x_star)
     np.testing.assert_allclose(np.asarray(xs), closed, rtol=0, atol=1e-10)
 
 
@@ -78,6 +79,26 @@ def test_newton_and_adam_reach_rosenbrock_minimum(x64):
     np.testing.assert_allclose(xs[-1], [1.0, 1.0], atol=1e-10)
     xs = descent.optimize(descent.rosenbrock, jnp.array([-1.2, 1.0]), optim.adam(0.05), 2000)
     np.testing.assert_allclose(xs[-1], [1.0, 1.0], atol=1e-3)
+
+
+def test_newton_takes_any_gradient_and_hessian(x64):
+    """The finite-difference Newton steps of `exercises` are this same loop."""
+    from jaxcalc.calculus import numerical_gradient, numerical_hessian
+
+    f, x0 = descent.rosenbrock, jnp.array([-1.2, 1.0])
+    auto = descent.newton(f, x0, 10)
+    fd = descent.newton(
+        f,
+        x0,
+        10,
+        grad=lambda x: numerical_gradient(f, x),
+        hessian=lambda x: numerical_hessian(f, x),
+    )
+    assert fd.shape == auto.shape == (11, 2)
+    np.testing.assert_allclose(fd, auto, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(fd[-1], [1.0, 1.0], atol=1e-8)
+    with pytest.raises(InputError, match="hessian must be callable"):
+        descent.newton(f, x0, 1, hessian=np.eye(2))
 
 
 @pytest.mark.parametrize(

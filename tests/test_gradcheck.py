@@ -10,32 +10,38 @@ from jaxcalc import gradcheck, mlp
 from jaxcalc.cli import main
 
 
-@pytest.fixture
-def planted_bug(monkeypatch):
-    """The backward pass forgets the hidden activation's derivative (dL/dz1 = dL/da1).
-
-    The jitted checks get a fresh cache, so they retrace the buggy backward pass, and the
-    real one's compiled checks stay cached for the other tests.
-    """
-    monkeypatch.setattr(mlp, "_activation_grad", lambda activation, h1: jnp.ones_like(h1))
-    wrapped = gradcheck._gradients.__wrapped__
+def retrace(monkeypatch, name: str) -> None:
+    """Swap the jitted `gradcheck.<name>` for a fresh jit of the same function, so that it
+    retraces (a planted bug included), and the real one's compiled checks stay cached for the
+    other tests."""
+    wrapped = getattr(gradcheck, name).__wrapped__
     fresh = jax.jit(  # a new function object: JAX caches traces per function
         lambda *args, **kwargs: wrapped(*args, **kwargs),
         static_argnames=("activation", "loss", "output", "finite_diff"),
     )
-    monkeypatch.setattr(gradcheck, "_gradients", fresh)
+    monkeypatch.setattr(gradcheck, name, fresh)
+
+
+@pytest.fixture
+def planted_bug(monkeypatch):
+    """The backward pass forgets the hidden activation's derivative (dL/dz1 = dL/da1)."""
+    monkeypatch.setattr(mlp.network, "activation_grad", lambda activation, h1: jnp.ones_like(h1))
+    retrace(monkeypatch, "_gradients")
 
 
 def test_cli_passes_and_prints_the_table(capsys):
     assert main(["gradcheck"]) == 0
     out = capsys.readouterr().out
-    assert "27/27 checks passed" in out
+    assert "84/84 checks passed" in out  # 27 gradients, 45 H v and G v, 12 dz2/dx
     for word in ("W1", "b1", "W2", "b2", "finite diff", "float32", "relu", "identity"):
+        assert word in out
+    for word in ("H v", "G v", "dz2/dx", "jvp of grad", "jvp/vjp", "jax.jacrev", "jax.jacfwd"):
         assert word in out
 
 
 def test_cli_exits_1_on_a_planted_bug(planted_bug, capsys):
-    assert main(["gradcheck", "--activation", "tanh", "--loss", "cross_entropy"]) == 1
+    argv = ["gradcheck", "--order", "1", "--activation", "tanh", "--loss", "cross_entropy"]
+    assert main(argv) == 1
     out = capsys.readouterr().out
     rows = [r for r in out.splitlines() if r.startswith("tanh")]
     assert len(rows) == 3 and all(r.endswith("FAIL") for r in rows)  # every reference
@@ -60,3 +66,19 @@ def test_cli_bad_input_exits_2(argv):
     with pytest.raises(SystemExit) as info:
         main(["gradcheck", *argv])
     assert info.value.code == 2
+
+
+@pytest.fixture
+def dropped_f2(monkeypatch):
+    """The R-backward pass forgets the hidden activation's f''(z1) term of R{dz1}."""
+    monkeypatch.setattr(mlp.second_order, "_activation_grad2", lambda a, h1: jnp.zeros_like(h1))
+    retrace(monkeypatch, "_second_order")
+
+
+def test_cli_exits_1_on_a_dropped_second_derivative(dropped_f2, capsys):
+    argv = ["gradcheck", "--order", "2", "--activation", "tanh", "--loss", "cross_entropy"]
+    assert main(argv) == 1
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("tanh")]
+    verdicts = {(q, r.split()[-1]) for r in rows for q in ("H v", "G v", "dz2/dx") if q in r}
+    assert verdicts == {("H v", "FAIL"), ("G v", "ok"), ("dz2/dx", "ok")}  # G has no f''
+    assert sum(r.endswith("FAIL") for r in rows) == 3  # float32, float64, finite differences

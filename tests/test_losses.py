@@ -38,6 +38,15 @@ def test_one_hot():
     assert oh.dtype == jnp.float32
 
 
+def test_one_hot_targets_like_the_output():
+    like = jnp.zeros((3, 4), jnp.float32)
+    t = L.one_hot_targets(jnp.array([3, 0, 1]), like)
+    np.testing.assert_array_equal(t, np.eye(4)[[3, 0, 1]])
+    assert t.dtype == jnp.float32
+    soft = jnp.full((3, 4), 0.25, jnp.float16)
+    assert L.one_hot_targets(soft, like).dtype == jnp.float32  # (n, k) pass through, cast
+
+
 def test_mse_value_and_gradient(dtype):
     rng = np.random.default_rng(3)
     yhat, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
@@ -94,3 +103,30 @@ def test_cross_entropy_is_stable_for_huge_logits():
     assert np.all(np.isfinite(g))
     np.testing.assert_allclose(g, [[0, 0, 0], [-0.5, 0.5, 0]], atol=1e-7)
     assert np.all(np.isfinite(jax.jit(jax.grad(L.cross_entropy))(z, labels)))
+
+
+@pytest.mark.parametrize("kind", ["int", "one-hot", "soft"])
+def test_cross_entropy_hvp_matches_autodiff(dtype, kind):
+    """∂²L/∂z² v against jax.jvp of jax.grad, and vᵀ ∂²L/∂z² v ≥ 0."""
+    z, labels, _, _ = _batch(dtype)
+    rng = np.random.default_rng(6)
+    y = {
+        "int": labels,
+        "one-hot": L.one_hot(labels, 4, z.dtype),
+        "soft": jnp.asarray(rng.uniform(size=(6, 4)), dtype=dtype),  # rows not summing to 1
+    }[kind]
+    v = jnp.asarray(rng.normal(size=z.shape), dtype=dtype)
+    gtol = TOL[dtype][1]
+    auto = jax.jit(lambda z, v: jax.jvp(lambda z: jax.grad(L.cross_entropy)(z, y), (z,), (v,))[1])
+    np.testing.assert_allclose(L.cross_entropy_hvp(z, y, v), auto(z, v), rtol=gtol, atol=gtol)
+    curvature = jnp.sum(v * L.cross_entropy_hvp(z, y, v), axis=-1)  # vᵀ H v per row
+    assert float(curvature.min()) >= -1e-7  # positive semi-definite: convex in the logits
+
+
+def test_mse_hessian_is_identity_over_n(dtype):
+    rng = np.random.default_rng(7)
+    yhat, y, v = (jnp.asarray(rng.normal(size=(5, 3)), dtype=dtype) for _ in range(3))
+    auto = jax.jit(lambda a, v: jax.jvp(lambda a: jax.grad(L.mse)(a, y), (a,), (v,))[1])
+    gtol = TOL[dtype][1]
+    np.testing.assert_allclose(L.mse_hvp(yhat, v), auto(yhat, v), rtol=gtol, atol=gtol)
+    np.testing.assert_allclose(L.mse_hvp(yhat, v), v / 5, rtol=1e-7)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_calculus_gradients.ipynb"
-SECTIONS = 8
+SECTIONS = 9
 #: The figures the notebook shows, by the name `show(fig, name)` gives them.
 FIGURES = (
     "step_size",
@@ -27,6 +27,7 @@ FIGURES = (
     "optimizer_paths",
     "toy_loss",
     "decision_boundary",
+    "hessian_density",
 )
 MNIST_FIGURES = ("mnist_curves", "mnist_misclassified", "mnist_confusion")
 #: Appended to the executed copy: which interpreter and which jaxcalc the kernel ran.
@@ -53,7 +54,7 @@ def test_notebook_is_stored_clean():
     sections = [
         c for c in nb["cells"] if c["cell_type"] == "markdown" and _source(c).startswith("## ")
     ]
-    assert len(sections) == SECTIONS + 1  # the eight sections and the summary
+    assert len(sections) == SECTIONS + 1  # the nine sections and the summary
     answers = [c for c in code if "answer" in c["metadata"].get("tags", [])]
     assert len(answers) == SECTIONS
     for cell in answers:

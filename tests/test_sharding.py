@@ -22,9 +22,9 @@ from typing import Any
 import jax
 import numpy as np
 import pytest
-from test_train import fake_data, tiny
+from test_training import fake_data, tiny
 
-from jaxcalc import train
+from jaxcalc import training
 from jaxcalc.cli import main
 
 N = 4  # virtual devices of the subprocess
@@ -64,7 +64,7 @@ def report_on_devices(tmp: Path) -> dict[str, Any]:
 
     data = fake_data()
     runs = {
-        n: train.fit(tiny(), tmp / str(n), data=data, progress=False, devices=n) for n in (1, N)
+        n: training.fit(tiny(), tmp / str(n), data=data, progress=False, devices=n) for n in (1, N)
     }
     pairs = zip(jax.tree.leaves(runs[1].params), jax.tree.leaves(runs[N].params), strict=True)
     facts["max_param_diff"] = max(float(np.abs(a - b).max()) for a, b in pairs)
@@ -73,11 +73,11 @@ def report_on_devices(tmp: Path) -> dict[str, Any]:
     ]
 
     # The shardings inside the step, as XLA partitioned it (a config quicker to compile).
-    cfg, mesh = tiny(augment="none", dropout=0.0), train.make_mesh(N)
-    opt = train.make_optimizer(cfg, 8)
-    step, seen = train.make_step(cfg, opt), {}
+    cfg, mesh = tiny(augment="none", dropout=0.0), training.make_mesh(N)
+    opt = training.make_optimizer(cfg, 8)
+    step, seen = training.make_step(cfg, opt), {}
 
-    def spy(state: train.TrainState, batch: tuple[jax.Array, ...]):
+    def spy(state: training.TrainState, batch: tuple[jax.Array, ...]):
         inside = {"images": batch[0], "labels": batch[1], "W1": state.params["W1"]}
         inside |= {f"opt_state {i}": a for i, a in enumerate(jax.tree.leaves(state.opt_state))}
         for name, a in inside.items():
@@ -88,16 +88,16 @@ def report_on_devices(tmp: Path) -> dict[str, Any]:
             jax.debug.inspect_array_sharding(a, callback=record)
         return step(state, batch)
 
-    args = train.replicate(
+    args = training.replicate(
         mesh,
         (
-            train.init_state(cfg, opt, 784, 10),
+            training.init_state(cfg, opt, 784, 10),
             data.train_images,
             data.train_labels.astype(np.int32),
             jax.random.PRNGKey(1),
         ),
     )
-    compiled = jax.jit(train.make_epoch(spy, cfg.batch_size, mesh=mesh)).lower(*args).compile()
+    compiled = jax.jit(training.make_epoch(spy, cfg.batch_size, mesh=mesh)).lower(*args).compile()
     state, losses = compiled(*args)
     facts["inside_step"] = seen
     facts["outputs_replicated"] = [
@@ -157,18 +157,18 @@ def opcodes(hlo: str) -> collections.Counter:
 def test_one_device_mesh_compiles_to_the_same_program():
     """The sharding constraints cost nothing on 1 device: same HLO instructions."""
     cfg = tiny(epochs=1)
-    opt = train.make_optimizer(cfg, 8)
+    opt = training.make_optimizer(cfg, 8)
     data = fake_data()
     args = (
-        train.init_state(cfg, opt, 784, 10),
+        training.init_state(cfg, opt, 784, 10),
         data.train_images,
         data.train_labels.astype(np.int32),
         jax.random.PRNGKey(1),
     )
-    step, mesh = train.make_step(cfg, opt), train.make_mesh(1)
-    plain = jax.jit(train.make_epoch(step, cfg.batch_size)).lower(*args).compile()
-    meshed = jax.jit(train.make_epoch(step, cfg.batch_size, mesh=mesh))
-    meshed = meshed.lower(*train.replicate(mesh, args)).compile()
+    step, mesh = training.make_step(cfg, opt), training.make_mesh(1)
+    plain = jax.jit(training.make_epoch(step, cfg.batch_size)).lower(*args).compile()
+    meshed = jax.jit(training.make_epoch(step, cfg.batch_size, mesh=mesh))
+    meshed = meshed.lower(*training.replicate(mesh, args)).compile()
     assert opcodes(plain.as_text()) == opcodes(meshed.as_text())
 
 

@@ -2,7 +2,8 @@
 
 For f: Rⁿ → R, forward differences need f(x) and f(x + h eᵢ) for i = 1..n, so their
 cost grows like n · cost(f). Reverse-mode autodiff (backpropagation) returns all n
-partial derivatives for a small constant times cost(f), whatever n is.
+partial derivatives for a small constant times cost(f), whatever n is. The points as a
+table: `report.cost_table`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jaxcalc.bench.harness import available_memory
+from jaxcalc.validation import InputError, check_positive_int
 
 
 def chain_function(x: jax.Array) -> jax.Array:
@@ -31,6 +35,13 @@ def forward_difference_gradient(f: Callable[[jax.Array], jax.Array], h: float = 
         return (jax.lax.map(bumped, jnp.arange(x.size), batch_size=256) - fx) / h
 
     return grad
+
+
+#: Bytes per element of x that f and its gradient hold at once (float32 x, its gradient and
+#: XLA's temporaries), generously.
+BYTES_PER_ELEMENT = 64
+#: Seconds the first finite differences may be predicted to take and still be measured.
+ANCHOR_SECONDS = 1.0
 
 
 class CostPoint(NamedTuple):
@@ -61,12 +72,22 @@ def gradient_cost(
     """Median seconds of f, of jax.grad(f) and of forward differences, for each n.
 
     Finite differences cost n + 1 evaluations of an O(n) function, so from the last
-    measured size m they are predicted as fd(n) = fd(m) · (n / m)²; where that prediction
-    exceeds `max_fd_seconds`, it is reported instead of measured, flagged
-    `finite_difference_measured=False`. It is a lower bound: past the caches each
-    evaluation slows further (n = 10⁵ measured 149-268 s on a 2-core CPU against ~64 s
-    predicted). `progress` is called with each point.
+    measured size m they are predicted as fd(n) = fd(m) · (n / m)², and before any was
+    measured as (n + 1) · f(n); where that prediction exceeds `max_fd_seconds` (for the
+    first, to be measured as an anchor, max(`max_fd_seconds`, `ANCHOR_SECONDS`)), or its
+    vmapped chunk of 256 perturbed copies of x would not fit in memory, it is reported
+    instead of measured, flagged `finite_difference_measured=False`. It is a lower bound:
+    past the caches each evaluation slows further (n = 10⁵ measured 149-268 s on a 2-core
+    CPU against ~64 s predicted). `progress` is called with each point. `InputError` for a
+    size that is not a positive integer or whose f and gradient would not fit in memory.
     """
+    available = available_memory()
+    for n in sizes:
+        if check_positive_int("sizes", n) * BYTES_PER_ELEMENT > available:
+            raise InputError(
+                f"sizes: n = {n} needs more than the {available / 2**30:.3g} GiB of memory "
+                "available; use smaller --sizes"
+            )
     f = jax.jit(chain_function)
     reverse = jax.jit(jax.grad(chain_function))
     fd = forward_difference_gradient(chain_function)
@@ -76,8 +97,11 @@ def gradient_cost(
         f_s = _median_seconds(lambda: f(x), repeats)  # noqa: B023
         reverse_s = _median_seconds(lambda: reverse(x), repeats)  # noqa: B023
         last = next((p for p in reversed(points) if p.finite_difference_measured), None)
-        predicted = last and last.finite_difference_seconds * (n / last.n) ** 2
-        if predicted is None or predicted <= max_fd_seconds:
+        if last is None:
+            predicted, cap = (n + 1) * f_s, max(max_fd_seconds, ANCHOR_SECONDS)
+        else:
+            predicted, cap = last.finite_difference_seconds * (n / last.n) ** 2, max_fd_seconds
+        if predicted <= cap and 256 * BYTES_PER_ELEMENT * n <= available:
             fd_s, measured = _median_seconds(lambda: fd(x), 1), True  # noqa: B023
         else:
             fd_s, measured = predicted, False
@@ -85,19 +109,3 @@ def gradient_cost(
         if progress is not None:
             progress(points[-1])
     return points
-
-
-def cost_table(points: Sequence[CostPoint]) -> str:
-    """The points as a text table: seconds, and each gradient's cost in evaluations of f."""
-    head = f"{'n':>8}  {'f s':>9}  {'reverse s':>9}  {'fd s':>10}  {'reverse/f':>9}  {'fd/f':>9}"
-    lines = [head, "-" * len(head)]
-    for p in points:
-        mark = "" if p.finite_difference_measured else "*"
-        lines.append(
-            f"{p.n:>8}  {p.function_seconds:9.2e}  {p.reverse_seconds:9.2e}  "
-            f"{p.finite_difference_seconds:9.2e}{mark or ' '}  "
-            f"{p.reverse_seconds / p.function_seconds:9.1f}  "
-            f"{p.finite_difference_seconds / p.function_seconds:9.0f}"
-        )
-    lines.append("* extrapolated as fd(m) (n / m)² from the last measured m: a lower bound")
-    return "\n".join(lines)

@@ -11,16 +11,21 @@ fewer devices than asked, the measurement reruns in a subprocess with
 `XLA_FLAGS=--xla_force_host_platform_device_count=max(N)`. These virtual devices share
 the same cores: on the CPU the table shows what the SPMD program costs, not what more
 hardware gains. On a GPU the real devices are used; asking for more is an error.
+The result as a table, with that caveat: `report.scaling_table`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-import statistics
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,30 +34,28 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxcalc import train
-from jaxcalc.bench.training import (
+from jaxcalc import training
+from jaxcalc.bench.harness import (
     IMPLS,
     BenchConfig,
     EpochRunner,
+    Job,
     Row,
-    _check_positive,
-    _fmt,
-    _Job,
-    _load,
-    aligned_rows,
     attempt,
-    compile_autodiff_scan,
-    compile_manual_scan,
     interleave,
     jax_device,
     machine,
-    progress_to_stderr,
     set_throughput,
     training_data,
 )
-from jaxcalc.validation import InputError
+from jaxcalc.bench.training import compile_autodiff_scan, compile_manual_scan
+from jaxcalc.validation import InputError, RunError, check_positive_int
 
-SCAN_COMPILERS: dict[str, Callable[[_Job, Row, Mesh], EpochRunner]] = {
+#: The most virtual CPU devices `--devices` makes: they share the machine's cores, and XLA
+#: compiles one program for all of them.
+MAX_VIRTUAL_DEVICES = 64
+
+SCAN_COMPILERS: dict[str, Callable[[Job, Row, Mesh], EpochRunner]] = {
     "manual-scan": compile_manual_scan,
     "autodiff-scan": compile_autodiff_scan,
 }
@@ -86,19 +89,25 @@ class ScalingResult:
 
 
 def check(cfg: BenchConfig, devices: Sequence[int]) -> None:
-    """Raise `InputError` for a bad config, an implementation that is not a scan epoch, or
-    a device count that does not divide the global batch."""
-    cfg.check()
+    """Raise `InputError` for a bad config, an implementation that is not a scan epoch, a
+    device count that does not divide the global batch, more than `MAX_VIRTUAL_DEVICES`
+    virtual CPU devices, or a job that would not fit in memory on them."""
     if not devices:
         raise InputError("give at least one device count")
+    if cfg.device == "cpu" and max(devices) > MAX_VIRTUAL_DEVICES:
+        raise InputError(
+            f"devices must be at most {MAX_VIRTUAL_DEVICES} on the CPU (virtual devices sharing "
+            f"its cores), got {max(devices)}"
+        )
+    cfg.check(devices=max(devices))
     for impl in cfg.impls:
         if impl not in SCAN_COMPILERS:
             raise InputError(
                 f"--devices times the scan epochs ({', '.join(SCAN_COMPILERS)}), not {impl}"
             )
     for n in devices:
-        _check_positive("devices", n)
-        train.check_batch(cfg.batch_size, n)
+        check_positive_int("devices", n)
+        training.check_batch(cfg.batch_size, n)
 
 
 def run_scaling(
@@ -133,13 +142,13 @@ def measure(
     images, labels, source = data
     progress(f"data: {source}")
     available = jax.devices(cfg.device)
-    job = _Job(cfg, images, labels, available[0], progress)
+    job = Job(cfg, images, labels, available[0], progress)
     rows, compiled = [], []
     for impl in cfg.impls:
         for n in devices:
             progress(f"{IMPLS[impl]}, {n} device(s)")
             row = ScalingRow(impl, IMPLS[impl], devices=n)
-            mesh = Mesh(np.array(available[:n]), (train.BATCH_AXIS,))
+            mesh = Mesh(np.array(available[:n]), (training.BATCH_AXIS,))
             run_epoch = attempt(job, row, lambda: SCAN_COMPILERS[impl](job, row, mesh))  # noqa: B023
             if run_epoch is not None:
                 compiled.append((f"{impl} on {n}", row, run_epoch))
@@ -167,7 +176,13 @@ def measure(
 def _in_subprocess(
     cfg: BenchConfig, devices: Sequence[int], progress: Callable[[str], None] | None
 ) -> ScalingResult:
-    """`measure` in a new Python whose XLA makes `max(devices)` CPU devices."""
+    """`measure` in a new Python whose XLA makes `max(devices)` CPU devices.
+
+    Its progress comes back line by line. It is killed, with its process group, after
+    `SUBPROCESS_TIMEOUT` seconds or when this process is interrupted (Ctrl-C, SIGTERM), and
+    exits by itself when this process is gone; its failure is a `RunError` quoting the last
+    line of its stderr.
+    """
     flag = f"--xla_force_host_platform_device_count={devices[-1]}"
     if progress:
         progress(
@@ -178,70 +193,77 @@ def _in_subprocess(
         "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip(),
         "JAX_PLATFORMS": "cpu",
     }
-    request = {"config": dataclasses.asdict(cfg), "devices": devices, "progress": bool(progress)}
-    done = subprocess.run(
-        [sys.executable, "-m", __name__, json.dumps(request)],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    if done.returncode:
-        raise RuntimeError(f"the measurement subprocess failed (exit {done.returncode})")
-    return ScalingResult.from_json(json.loads(done.stdout.splitlines()[-1]))
-
-
-# --------------------------------------------------------------------------- reporting
-
-
-def caveat(result: ScalingResult) -> str | None:
-    """The warning that virtual devices share the same cores, if they do."""
-    if not result.virtual:
-        return None
-    return (
-        f"caveat: the {max(result.devices)} CPU devices are virtual and share the same "
-        f"{result.machine['cpu_count']} cores: this shows what the data-parallel program costs, "
-        "not what more hardware gains"
-    )
-
-
-def scaling_table(result: ScalingResult) -> str:
-    """The result as an aligned text table, with the caveat for virtual devices."""
-    cfg = result.config
-    head = ("implementation", "devices", "samples/s", "epoch s", "compile s", "speed-up", "eff.")
-    lines = [
-        (
-            r.impl,
-            str(r.devices),
-            _fmt(r.samples_per_second, ",.0f"),
-            _fmt(statistics.median(r.epoch_seconds) if r.epoch_seconds else None, ".3f"),
-            _fmt(r.compile_seconds, ".2f"),
-            _fmt(r.speedup, ".2f") + "x" * (r.speedup is not None),
-            _fmt(r.efficiency, ".0%"),
-            "" if r.status == "ok" else f"{r.status.upper()}: {r.note}",
+    request = {"config": dataclasses.asdict(cfg), "devices": devices, "parent": os.getpid()}
+    with tempfile.TemporaryFile("w+") as errors:
+        child = subprocess.Popen(
+            _child_command(request),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            start_new_session=True,  # its own process group, which `_stop` kills whole
         )
-        for r in result.rows
-    ]
-    out = [
-        f"job: 784-{cfg['hidden']}-10 ReLU, Adam, global batch {cfg['batch_size']} split over "
-        f"the devices, {result.train_size} images/epoch, scan unroll {cfg['unroll']}; "
-        f"data: {result.data}",
-        f"machine: {result.machine['jax_device']}, {result.machine['cpu_count']} CPUs, "
-        f"load {_load(result.machine)}",
-        "",
-        *aligned_rows(head, lines),
-    ]
-    out.append(
-        f"speed-up: over the samples/s on {min(result.devices)} device(s); eff.: speed-up / "
-        f"(devices / {min(result.devices)}); samples/s: median of timed epochs"
-    )
-    if caveat(result):
-        out.append(caveat(result))
-    return "\n".join(out)
+        expired = threading.Event()
+        timer = threading.Timer(SUBPROCESS_TIMEOUT, lambda: (expired.set(), _stop(child)))
+        timer.start()
+        result = None
+        try:
+            for line in child.stdout:
+                kind, _, text = line.rstrip("\n").partition(" ")
+                if kind == "progress" and progress:
+                    progress(text)
+                elif kind == "result":
+                    result = text
+            child.wait()
+        finally:  # also on Ctrl-C or SIGTERM here: the subprocess goes too
+            timer.cancel()
+            _stop(child)
+        if child.returncode or result is None:
+            errors.seek(0)
+            last = [ln.strip() for ln in errors.read().splitlines() if ln.strip()][-1:]
+            why = (
+                f"killed after {SUBPROCESS_TIMEOUT:g} s"
+                if expired.is_set()
+                else f"exit {child.returncode}"
+            )
+            raise RunError(
+                f"the measurement subprocess failed ({why}{': ' + last[0] if last else ''}); "
+                "try fewer --devices or a smaller --batch-size, --hidden or --train-size"
+            )
+    return ScalingResult.from_json(json.loads(result))
 
 
-if __name__ == "__main__":  # the subprocess of `_in_subprocess`: the result as JSON
+#: Seconds the measurement subprocess may run before it is killed.
+SUBPROCESS_TIMEOUT = 3600.0
+
+
+def _child_command(request: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", __name__, json.dumps(request)]
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """Kill the process group of `child` (it leads its own session) unless it has exited."""
+    if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
+def _exit_with(parent: int) -> None:
+    """Exit this process as soon as `parent` is gone (killed without a chance to stop us)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+if __name__ == "__main__":  # the subprocess of `_in_subprocess`: progress, then the result
     request = json.loads(sys.argv[1])
+    _exit_with(request["parent"])
     cfg = BenchConfig(**{**request["config"], "impls": tuple(request["config"]["impls"])})
-    progress = progress_to_stderr if request["progress"] else None
-    result = measure(cfg, request["devices"], training_data(cfg), progress)
-    print(json.dumps(result.to_json()))
+    say = lambda kind, text: print(kind, text, flush=True)  # noqa: E731
+    result = measure(cfg, request["devices"], training_data(cfg), lambda t: say("progress", t))
+    say("result", json.dumps(result.to_json()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from jaxcalc.bench.training import DEVICES, IMPLS, BenchConfig
+from jaxcalc.bench.harness import DEVICES, IMPLS, BenchConfig
 from jaxcalc.cli import positive_float, positive_int
 
 DEFAULT_PLOT = "runs/bench/bench.png"
@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "timed epochs after a warm-up epoch), compile time, peak memory, the fraction of "
             "the machine's measured matmul peak and the ratio to jax.grad + optax. "
             "--devices instead times the scan epoch data-parallel over 1, 2, 4 ... devices; "
-            "--gradient-cost times finite differences against reverse mode."
+            "--gradient-cost times finite differences against reverse mode; --hvp times "
+            "Hessian-vector products (hand-written, autodiff, PyTorch) and Lanczos."
         ),
     )
     add = p.add_argument
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         help="run only this implementation (repeatable; default: all)",
     )
-    add("--hidden", type=positive_int, default=512, help="hidden units (default 512)")
+    add("--hidden", type=positive_int, help="hidden units (default 512; 1024 with --hvp)")
     add("--batch-size", type=positive_int, default=128, help="(default 128)")
     add("--epochs", type=positive_int, default=3, help="timed epochs after a warm-up (default 3)")
     add("--device", choices=DEVICES, default="cpu", help="(default cpu)")
@@ -93,7 +94,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=3.0,
         help="extrapolate finite differences, as n², where one would take longer (default 3)",
     )
+    add_hvp(p)
     p.set_defaults(func=run)
+
+
+def add_hvp(p: argparse.ArgumentParser) -> None:
+    """The `--hvp` flag (`jaxcalc.bench.hvp`), which reuses --hidden, --train-size, --epochs."""
+    p.add_argument_group("Hessian-vector products").add_argument(
+        "--hvp",
+        action="store_true",
+        help="time the hand-written H v against jax.jvp of jax.grad, one gradient, PyTorch's "
+        "double backward and Lanczos, on 784-H-10 over --train-size images at once (default "
+        "10000); --epochs timed calls each (no plot)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json", folder=False)
     if args.plot:
         check_writable(args.plot, "--plot", folder=False)
+    if args.hvp:
+        return run_hvp(args)
     if args.gradient_cost:
         return run_gradient_cost(args)
     return run_scaling(args) if args.devices else run_training(args)
@@ -114,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 def bench_config(args: argparse.Namespace, default_impls: tuple[str, ...]) -> BenchConfig:
     return BenchConfig(
         impls=tuple(dict.fromkeys(args.impl or default_impls)),
-        hidden=args.hidden,
+        hidden=args.hidden or 512,
         batch_size=args.batch_size,
         epochs=args.epochs,
         device=args.device,
@@ -127,22 +142,27 @@ def bench_config(args: argparse.Namespace, default_impls: tuple[str, ...]) -> Be
 
 
 def run_training(args: argparse.Namespace) -> int:
-    from jaxcalc.bench.training import progress_to_stderr, run_bench, table
+    from jaxcalc.bench.harness import progress_to_stderr, require_results
+    from jaxcalc.bench.report import training_table
+    from jaxcalc.bench.training import run_bench
     from jaxcalc.plots.bench import throughput_figure
 
     result = run_bench(bench_config(args, tuple(IMPLS)), progress_to_stderr)
-    print(table(result))
+    print(training_table(result))
+    require_results(result.rows)
     return write_outputs(args, result.to_json(), lambda: throughput_figure(result), DEFAULT_PLOT)
 
 
 def run_scaling(args: argparse.Namespace) -> int:
-    from jaxcalc.bench.scaling import run_scaling, scaling_table
-    from jaxcalc.bench.training import progress_to_stderr
+    from jaxcalc.bench.harness import progress_to_stderr, require_results
+    from jaxcalc.bench.report import scaling_table
+    from jaxcalc.bench.scaling import run_scaling
     from jaxcalc.plots.bench import scaling_figure
 
     cfg = bench_config(args, ("manual-scan",))
     result = run_scaling(cfg, args.devices, progress_to_stderr)
     print(scaling_table(result))
+    require_results(result.rows)
     figure = lambda: scaling_figure(result)  # noqa: E731
     return write_outputs(args, result.to_json(), figure, DEFAULT_SCALING_PLOT)
 
@@ -150,8 +170,9 @@ def run_scaling(args: argparse.Namespace) -> int:
 def run_gradient_cost(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxcalc.bench.gradient_cost import CostPoint, cost_table, gradient_cost
-    from jaxcalc.bench.training import jax_device, progress_to_stderr
+    from jaxcalc.bench.gradient_cost import CostPoint, gradient_cost
+    from jaxcalc.bench.harness import jax_device, progress_to_stderr
+    from jaxcalc.bench.report import cost_table
     from jaxcalc.plots.bench import gradient_cost_figure
 
     device = jax_device(args.device)
@@ -180,4 +201,31 @@ def write_outputs(args: argparse.Namespace, json_obj, figure, default_plot: str)
         print(f"wrote {write_json(args.json, json_obj)}")
     if not args.no_plot:
         print(f"wrote {save(figure(), args.plot or default_plot)}")
+    return 0
+
+
+def run_hvp(args: argparse.Namespace) -> int:
+    """`--hvp`: the products of `jaxcalc.bench.hvp`, their table, and `--json`."""
+    from jaxcalc.bench.harness import progress_to_stderr
+    from jaxcalc.bench.hvp import run_hvp_bench
+    from jaxcalc.bench.report import hvp_table
+    from jaxcalc.files import write_json
+    from jaxcalc.validation import InputError
+
+    other = [f for f, on in (("--devices", args.devices), ("--gradient-cost", args.gradient_cost),
+                             ("--impl", args.impl), ("--plot", args.plot)) if on]  # fmt: skip
+    if other:
+        raise InputError(f"--hvp is a run of its own; drop {', '.join(other)}")
+    result = run_hvp_bench(
+        examples=args.train_size or 10_000,
+        hidden=args.hidden or 1024,
+        repeats=args.epochs,
+        device=args.device,
+        synthetic=args.synthetic,
+        data_dir=args.data_dir,
+        progress=progress_to_stderr,
+    )
+    print(hvp_table(result))
+    if args.json:
+        print(f"wrote {write_json(args.json, result.to_json())}")
     return 0

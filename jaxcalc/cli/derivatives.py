@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jaxcalc.calculus import FUNCTIONS, step_size_study
+from jaxcalc.cli import check_writable
+from jaxcalc.step_size import FUNCTIONS, step_size_study
 from jaxcalc.validation import InputError
 
 
@@ -36,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxcalc.plots import save
     from jaxcalc.plots.calculus import step_size_figure
 
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"--out {args.out} is a file, not a folder")
+    check_writable(args.out, "--out", folder=True)
     study = step_size_study(args.function, args.x)
     print(
         f"Error of finite differences for {study.function}'(x) at x = {study.x:g}, "
@@ -49,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"{dtype:8} {method:8} {study.best_step[dtype][method]:9.1e} "
                 f"{err.min():10.1e} {study.default_step[dtype][method]:10.1e}"
+            )
+    for dtype, spacing in study.spacing.items():
+        if study.steps[-1] < spacing:
+            print(
+                f"note: in {dtype}, h below {spacing:.1e} (the float spacing at x) leaves "
+                "x + h = x: those differences are 0, their error |f'(x)|"
             )
     path = args.out / f"step_size_{study.function}.png"
     try:

@@ -6,8 +6,10 @@ import argparse
 import math
 from pathlib import Path
 
-from jaxcalc.cli import check_writable, positive_float, positive_int
-from jaxcalc.validation import InputError
+from jaxcalc.cli import check_writable, finite_float, positive_float, positive_int_at_most
+
+#: More steps than this make no figure clearer, only slower (memory grows with the steps).
+MAX_STEPS = 100_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,10 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="learning rates for the parabola (default: 0.1 0.4 0.8 1.05)",
     )
     parser.add_argument("--a", type=positive_float, default=1.0, help="a > 0 (default: 1)")
-    parser.add_argument("--b", type=float, default=-2.0, help="b (default: -2)")
-    parser.add_argument("--c", type=float, default=3.0, help="c (default: 3)")
-    parser.add_argument("--x0", type=float, default=4.0, help="start on the parabola (default: 4)")
-    parser.add_argument("--steps", type=positive_int, default=25, help="parabola steps (25)")
+    parser.add_argument("--b", type=finite_float, default=-2.0, help="b (default: -2)")
+    parser.add_argument("--c", type=finite_float, default=3.0, help="c (default: 3)")
+    parser.add_argument(
+        "--x0", type=finite_float, default=4.0, help="start on the parabola (default: 4)"
+    )
+    parser.add_argument(
+        "--steps", type=positive_int_at_most(MAX_STEPS), default=25, help="parabola steps (25)"
+    )
     parser.add_argument(
         "--surface",
         choices=("bowl", "rosenbrock", "both"),
@@ -47,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--surface-steps",
-        type=positive_int,
+        type=positive_int_at_most(MAX_STEPS),
         default=None,
         help="steps on the 2-D surfaces (default: 100 on the bowl, 2000 on Rosenbrock)",
     )
@@ -60,16 +66,17 @@ def run(args: argparse.Namespace) -> int:
     from jaxcalc.plots.descent import learning_rate_figure, paths_figure
 
     check_writable(args.out, "--out", folder=True)
-    for name in ("b", "c", "x0"):
-        if not math.isfinite(getattr(args, name)):
-            raise InputError(f"--{name} must be a finite number")
+    if args.surface != "rosenbrock":
+        descent.bowl(args.kappa)  # a --kappa float64 cannot hold is refused before any output
     runs = descent.learning_rate_study(args.a, args.b, args.c, args.x0, args.lr, args.steps)
     print(f"f(x) = {args.a:g} x^2 {args.b:+g} x {args.c:+g}: stable for alpha < 1/a = "
           f"{descent.stability_bound(args.a):g}, one step at 1/(2a) = "
           f"{descent.optimal_step(args.a):g}")  # fmt: skip
     print(f"{'alpha':>8}  {'regime':<12} {'theory |1-2a alpha|':>20} {'measured':>10}  outcome")
     for r in runs:
-        print(f"{r.learning_rate:>8g}  {r.regime:<12} {r.theory:>20.6f} {r.measured:>10.6f}  "
+        theory = f"{r.theory:.6f}" if r.theory < 1e6 else f"{r.theory:.6g}"
+        measured = "-" if math.isnan(r.measured) else f"{r.measured:.6f}"  # one step: no rate
+        print(f"{r.learning_rate:>8g}  {r.regime:<12} {theory:>20} {measured:>10}  "
               f"{r.result.message}")  # fmt: skip
 
     names = ["bowl", "rosenbrock"] if args.surface == "both" else [args.surface]
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         for method, res in results.items():
             alpha = surf.learning_rates["gd" if method == "gradient descent" else method]
             dist = float(((res.trajectory[-1] - surf.minimum) ** 2).sum() ** 0.5)
-            note = "" if res.diverged_at is None else f"  {res.message}"
+            note = f"  {res.message}" if res.diverged_at is not None or res.stalled else ""
             print(f"{method:<18} {alpha:>8.3g} {len(res.trajectory) - 1:>6} "
                   f"{res.values[-1]:>12.4e} {dist:>12.4e}{note}")  # fmt: skip
 

@@ -3,41 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import jax
 
 from jaxcalc import augment, data, mlp
 from jaxcalc.cli import (
+    Terminated,
     check_writable,
+    fraction,
     nonnegative_float,
     nonnegative_int,
     positive_float,
     positive_int,
+    seconds_since_start,
 )
-from jaxcalc.train import (
+from jaxcalc.files import write_json
+from jaxcalc.training import (
+    CHECKPOINT,
     DATASET_DEFAULTS,
     GRADS,
     OPTIMIZERS,
     SCHEDULES,
     Config,
     Diverged,
+    compile_cache,
     default_config,
     fit,
+    processes,
 )
-from jaxcalc.validation import InputError
+from jaxcalc.training.config import KERNELS
+from jaxcalc.validation import RunError
 
 PROG = "jaxcalc train"
-
-
-def fraction(text: str) -> float:
-    """A number in [0, 1)."""
-    v = nonnegative_float(text)
-    if v >= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return v
+NO_CHECKPOINT = "no checkpoint was written yet (one is written after each epoch)"
+FIGURES = "jaxcalc.plots.training"  # the figures' module (matplotlib): imported when needed
 
 
 def _default(name: str) -> str:
@@ -74,6 +79,12 @@ def register(subparsers) -> None:
     add("--batch-size", type=positive_int, help=_default("batch_size"))
     add("--seed", type=nonnegative_int, help=_default("seed"))
     add("--grad", choices=GRADS, help=f"hand-written or jax.grad gradients {_default('grad')}")
+    add(
+        "--kernel",
+        choices=KERNELS,
+        help="the step as XLA compiles it, or fused into three Pallas kernels (a GPU; ReLU, "
+        f"Adam/AdamW, no dropout, one device) {_default('kernel')}",
+    )
     add("--dropout", type=fraction, help=f"drop rate of hidden units {_default('dropout')}")
     add("--label-smoothing", type=fraction, help=_default("label_smoothing"))
     add("--augment", choices=tuple(augment.AUGMENTATIONS), help=_default("augment"))
@@ -96,6 +107,12 @@ def register(subparsers) -> None:
     add("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     add("--no-figures", action="store_true", help="skip the PNG figures")
     add(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not keep compiled programs in $XDG_CACHE_HOME/jaxcalc (default ~/.cache/"
+        "jaxcalc), where a second run of the same configuration finds them",
+    )
+    add(
         "--devices",
         type=positive_int,
         metavar="N",
@@ -110,45 +127,61 @@ def register(subparsers) -> None:
     multi.add_argument("--coordinator-address", metavar="HOST:PORT", help="address of process 0")
     multi.add_argument("--num-processes", type=positive_int, metavar="N")
     multi.add_argument("--process-id", type=nonnegative_int, metavar="I", help="0 .. N-1")
+    multi.add_argument(
+        "--join-timeout",
+        type=positive_float,
+        default=processes.JOIN_SECONDS,
+        metavar="SECONDS",
+        help=f"give up unless every process joins in time (default {processes.JOIN_SECONDS})",
+    )
     p.set_defaults(func=run)
-
-
-def initialize_distributed(args: argparse.Namespace) -> None:
-    """Join a multi-host run when asked to by the flags or JAX_COORDINATOR_ADDRESS."""
-    flags = (args.coordinator_address, args.num_processes, args.process_id)
-    if flags == (None, None, None) and "JAX_COORDINATOR_ADDRESS" not in os.environ:
-        return
-    try:
-        jax.distributed.initialize(*flags)
-    except ValueError as e:
-        raise InputError(f"cannot start a multi-host run: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     options = ("hidden", "activation", "optimizer", "lr", "schedule", "weight_decay", "epochs")
-    options += ("batch_size", "seed", "grad", "dropout", "label_smoothing", "augment", "ema")
-    options += ("deskew", "val_size", "val_fold", "train_limit")
+    options += ("batch_size", "seed", "grad", "kernel", "dropout", "label_smoothing")
+    options += ("augment", "ema", "deskew", "val_size", "val_fold", "train_limit")
     cfg = default_config(args.dataset, **{k: getattr(args, k) for k in options})
     out = check_writable(args.out or Path("runs") / cfg.dataset, "--out", folder=True)
-    initialize_distributed(args)
+    if not args.no_compile_cache:
+        compile_cache.enable()
+    multi = (args.coordinator_address, args.num_processes, args.process_id)
+    if processes.wanted(*multi):
+        if processes.WORKER not in os.environ and args.num_processes != 1:
+            processes.check_flags(*multi)
+            return processes.supervise(args.argv, out / CHECKPOINT, args.join_timeout)
+        processes.join(*multi, timeout=args.join_timeout)
+    if not args.no_figures:  # import matplotlib while the data loads and the programs compile
+        threading.Thread(target=importlib.import_module, args=(FIGURES,), daemon=True).start()
+    startup = seconds_since_start()
     try:
         result = fit(cfg, out, data_dir=args.data_dir, resume=args.resume, devices=args.devices)
     except Diverged as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(
-            f"{PROG}: interrupted; --resume continues from {out / 'checkpoint.npz'}",
-            file=sys.stderr,
-        )
-        return 130
-    if jax.process_index() != 0:
-        return 0
-    if not args.no_figures:
-        from jaxcalc.plots.training import save_training_figures
+    except jax.errors.JaxRuntimeError as e:  # a collective failed: another process is gone
+        if jax.process_count() == 1:
+            raise
+        first = str(e).strip().splitlines()[0][:200]
+        advice = processes.resume_advice(out / CHECKPOINT)
+        raise RunError(f"lost contact with another process ({first}); {advice}") from None
+    except KeyboardInterrupt as e:
+        saved = out / CHECKPOINT
+        where = f"--resume continues from {saved}" if saved.is_file() else NO_CHECKPOINT
+        stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"{PROG}: {stopped}; {where}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    if jax.process_index() == 0:
+        report(result, out, startup, figures=not args.no_figures)
+    return 0
 
+
+def report(result, out: Path, startup: float, *, figures: bool) -> None:
+    """Draw the figures, complete `metrics.json`'s timings, and print the final line."""
+    t0 = time.perf_counter()
+    if figures:
         d = result.data
-        save_training_figures(
+        importlib.import_module(FIGURES).save_training_figures(
             out,
             result.metrics["history"],
             d.test_images,
@@ -158,10 +191,12 @@ def run(args: argparse.Namespace) -> int:
             d.classes,
         )
     m = result.metrics
+    timings = {"startup": startup, **m["timings"], "figures": time.perf_counter() - t0}
+    m["timings"] = {**timings, "total": seconds_since_start()}
+    write_json(out / "metrics.json", m)
     print(
         f"test accuracy {100 * m['test_accuracy']:.2f}% after {len(m['history'])} epochs: "
         f"train {m['train_seconds']:.1f} s, compile {m['compile_seconds']:.1f} s, "
         f"{m['samples_per_second']:,.0f} samples/s on {m['devices']} x {m['device']}; "
-        f"results in {out}/"
+        f"{m['timings']['total']:.1f} s in all; results in {out}/"
     )
-    return 0

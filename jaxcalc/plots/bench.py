@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 
 from jaxcalc.bench.gradient_cost import CostPoint
-from jaxcalc.bench.scaling import ScalingResult, caveat
+from jaxcalc.bench.report import caveat
+from jaxcalc.bench.scaling import ScalingResult
 from jaxcalc.bench.training import BASELINE, BenchResult
 
 

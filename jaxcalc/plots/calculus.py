@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from jaxcalc.calculus import StepStudy
+from jaxcalc.step_size import StepStudy
 
 _SLOPES = {"forward": (1, "slope 1: O(h)"), "central": (2, "slope 2: O(h²)")}
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcalc.activations import ACTIVATIONS, softmax
-from jaxcalc.losses import cross_entropy, cross_entropy_grad, mse, mse_grad, one_hot
+from jaxcalc.losses import cross_entropy, cross_entropy_grad, mse, mse_grad, one_hot_targets
 from jaxcalc.validation import InputError, check_choice, check_positive_int
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu", "tanh")
@@ -157,8 +157,12 @@ def _check_names(activation: str, loss: str, output: str) -> None:
     check_choice("output", output, OUTPUTS)
 
 
-def _check(params, x, y, hidden_mask, activation, loss, output) -> tuple:
-    """Check all arguments and return them as jax arrays."""
+def check_args(params, x, y, hidden_mask, activation, loss, output) -> tuple:
+    """Check all arguments and return them as jax arrays: (params, x, y, hidden_mask).
+
+    Positional and unchecked below: the building blocks `forward_unchecked`, `output_grad`,
+    `backprop` and `activation_grad` take what this returns (as `second_order` does too).
+    """
     _check_names(activation, loss, output)
     x = jnp.asarray(x)
     y = jnp.asarray(y) if y is not None else None
@@ -173,15 +177,15 @@ def _check(params, x, y, hidden_mask, activation, loss, output) -> tuple:
 # --------------------------------------------------------------------------- forward
 
 
-def _forward(
+def forward_unchecked(
     params: Params, x: jax.Array, activation: str, loss: str, output: str, hidden_mask
 ) -> tuple[jax.Array, Cache]:
-    f, _ = ACTIVATIONS[activation]
+    """`forward` on arguments already checked by `check_args`: (a2, cache)."""
     z1 = x @ params["W1"] + params["b1"][None, :]
-    h1 = f(z1)
+    h1 = ACTIVATIONS[activation].f(z1)
     a1 = h1 if hidden_mask is None else h1 * hidden_mask
     z2 = a1 @ params["W2"] + params["b2"][None, :]
-    a2 = softmax(z2) if loss == "cross_entropy" else ACTIVATIONS[output][0](z2)
+    a2 = softmax(z2) if loss == "cross_entropy" else ACTIVATIONS[output].f(z2)
     return a2, Cache(x, h1, a1, z2, a2)
 
 
@@ -205,45 +209,45 @@ def forward(
     Returns:
       `(a2, cache)`: the network output (n, n_out) and the `Cache` for `backward`.
     """
-    params, x, _, hidden_mask = _check(params, x, None, hidden_mask, activation, loss, output)
-    return _forward(params, x, activation, loss, output, hidden_mask)
+    params, x, _, hidden_mask = check_args(params, x, None, hidden_mask, activation, loss, output)
+    return forward_unchecked(params, x, activation, loss, output, hidden_mask)
 
 
 # --------------------------------------------------------------------------- backward
 
 
-def _activation_grad(activation: str, h1: jax.Array) -> jax.Array:
-    """f'(z1) from the cached h1 = f(z1): σ' = h(1 − h), tanh' = 1 − h², relu' = [h > 0]."""
-    if activation == "sigmoid":
-        return h1 * (1.0 - h1)
-    if activation == "tanh":
-        return 1.0 - h1 * h1
-    return (h1 > 0).astype(h1.dtype)
-
-
-def _targets(y: jax.Array, like: jax.Array) -> jax.Array:
-    """Integer labels (n,) as one-hot rows like `like`; (n, k) targets pass through."""
-    return one_hot(y, like.shape[1], like.dtype) if y.ndim == 1 else y
+def activation_grad(activation: str, h1: jax.Array) -> jax.Array:
+    """f'(z1) from the cached h1 = f(z1), by `activations`' own from-output derivative."""
+    return ACTIVATIONS[activation].grad_from_output(h1)
 
 
 def _loss_value(cache: Cache, y: jax.Array, loss: str) -> jax.Array:
     if loss == "cross_entropy":
         return cross_entropy(cache.z2, y)
-    return mse(cache.a2, _targets(y, cache.a2))
+    return mse(cache.a2, one_hot_targets(y, cache.a2))
+
+
+def output_grad(cache: Cache, y: jax.Array, loss: str, output: str) -> jax.Array:
+    """dL/dz2 (n, n_out), where the backward pass starts."""
+    # dL/dz2: softmax + cross-entropy fuse to (a2 − y)/n; MSE is (a2 − y)/n ⊙ g'(z2).
+    if loss == "cross_entropy" and y.ndim == 1:
+        return (cache.a2 - one_hot_targets(y, cache.a2)) / y.shape[0]
+    if loss == "cross_entropy":
+        return cross_entropy_grad(cache.z2, y)  # soft targets: (a2 Σ_k y_k − y)/n
+    # dL/da2 = (a2 − y)/n, and g'(z2) from the output a2: σ' = a2(1 − a2), id' = 1
+    da2 = mse_grad(cache.a2, one_hot_targets(y, cache.a2))
+    return da2 * ACTIVATIONS[output].grad_from_output(cache.a2)
 
 
 def _backward(
     params: Params, cache: Cache, y: jax.Array, activation: str, loss: str, output: str, mask
 ) -> Params:
-    # dL/dz2: softmax + cross-entropy fuse to (a2 − y)/n; MSE is (a2 − y)/n ⊙ g'(z2).
-    if loss == "cross_entropy" and y.ndim == 1:
-        dz2 = (cache.a2 - _targets(y, cache.a2)) / y.shape[0]
-    elif loss == "cross_entropy":
-        dz2 = cross_entropy_grad(cache.z2, y)  # soft targets: (a2 Σ_k y_k − y)/n
-    else:
-        dz2 = mse_grad(cache.a2, _targets(y, cache.a2))
-        if output == "sigmoid":
-            dz2 = dz2 * cache.a2 * (1.0 - cache.a2)  # σ'(z2) = a2(1 − a2)
+    dz2 = output_grad(cache, y, loss, output)
+    return backprop(params, cache, dz2, activation, mask)
+
+
+def backprop(params: Params, cache: Cache, dz2: jax.Array, activation: str, mask) -> Params:
+    """From dL/dz2 back to the parameters: a product with the Jacobian ∂z2/∂θ transposed."""
     # dL/dW2 = a1ᵀ dL/dz2                (n_hidden, n_out)
     dW2 = cache.a1.T @ dz2
     # dL/db2 = Σ_rows dL/dz2             (n_out,)
@@ -253,7 +257,7 @@ def _backward(
     # dL/dh1 = dL/da1 ⊙ mask             (dropout; nothing without a mask)
     dh1 = da1 if mask is None else da1 * mask
     # dL/dz1 = dL/dh1 ⊙ f'(z1)           (n, n_hidden)
-    dz1 = dh1 * _activation_grad(activation, cache.h1)
+    dz1 = dh1 * activation_grad(activation, cache.h1)
     # dL/dW1 = xᵀ dL/dz1                 (n_in, n_hidden); dL/dx is never needed
     dW1 = cache.x.T @ dz1
     # dL/db1 = Σ_rows dL/dz1             (n_hidden,)
@@ -276,7 +280,9 @@ def backward(
     Same keyword arguments as the `forward` that made `cache` (pass the same mask).
     Returns the gradients as a dict shaped like `params`.
     """
-    params, x, y, hidden_mask = _check(params, cache.x, y, hidden_mask, activation, loss, output)
+    params, x, y, hidden_mask = check_args(
+        params, cache.x, y, hidden_mask, activation, loss, output
+    )
     return _backward(params, cache, y, activation, loss, output, hidden_mask)
 
 
@@ -298,8 +304,8 @@ def loss_and_grad(
     `y`: integer labels (n,), or (n, n_out) one-hot / soft / regression targets.
     Returns `(loss, grads)` with grads shaped like params.
     """
-    params, x, y, hidden_mask = _check(params, x, y, hidden_mask, activation, loss, output)
-    _, cache = _forward(params, x, activation, loss, output, hidden_mask)
+    params, x, y, hidden_mask = check_args(params, x, y, hidden_mask, activation, loss, output)
+    _, cache = forward_unchecked(params, x, activation, loss, output, hidden_mask)
     grads = _backward(params, cache, y, activation, loss, output, hidden_mask)
     return _loss_value(cache, y, loss), grads
 
@@ -315,8 +321,8 @@ def loss_fn(
     hidden_mask: jax.Array | None = None,
 ) -> jax.Array:
     """The scalar loss of the network on (x, y): what both gradients differentiate."""
-    params, x, y, hidden_mask = _check(params, x, y, hidden_mask, activation, loss, output)
-    _, cache = _forward(params, x, activation, loss, output, hidden_mask)
+    params, x, y, hidden_mask = check_args(params, x, y, hidden_mask, activation, loss, output)
+    _, cache = forward_unchecked(params, x, activation, loss, output, hidden_mask)
     return _loss_value(cache, y, loss)
 
 
@@ -341,8 +347,8 @@ def loss_and_grad_autodiff(
 
 def predict(params: Params, x: jax.Array, *, activation: str = "sigmoid") -> jax.Array:
     """Predicted class per row: argmax of the logits z2 (the same for softmax or sigmoid)."""
-    params, x, _, _ = _check(params, x, None, None, activation, "cross_entropy", "sigmoid")
-    _, cache = _forward(params, x, activation, "cross_entropy", "sigmoid", None)
+    params, x, _, _ = check_args(params, x, None, None, activation, "cross_entropy", "sigmoid")
+    _, cache = forward_unchecked(params, x, activation, "cross_entropy", "sigmoid", None)
     return jnp.argmax(cache.z2, axis=1)
 
 
@@ -350,7 +356,7 @@ def accuracy(
     params: Params, x: jax.Array, y: jax.Array, *, activation: str = "sigmoid"
 ) -> jax.Array:
     """Fraction of rows whose predicted class equals y (integer labels or one-hot rows)."""
-    params, x, y, _ = _check(params, x, y, None, activation, "cross_entropy", "sigmoid")
+    params, x, y, _ = check_args(params, x, y, None, activation, "cross_entropy", "sigmoid")
     labels = y if y.ndim == 1 else jnp.argmax(y, axis=1)
     return jnp.mean(predict(params, x, activation=activation) == labels)
 

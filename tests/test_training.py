@@ -7,6 +7,7 @@ needed); the `slow` one trains on the real MNIST through `jaxcalc train`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -17,10 +18,11 @@ import numpy as np
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
-from jaxcalc import augment, train
-from jaxcalc.cli import main
+from jaxcalc import augment, training
+from jaxcalc.cli import Terminated, main
 from jaxcalc.data import Data
 from jaxcalc.plots.training import FIGURES
+from jaxcalc.training import checkpoint
 from jaxcalc.validation import InputError
 
 METRIC_FIELDS = (
@@ -60,7 +62,7 @@ def persistent_compilation_cache(tmp_path_factory):
 
 
 def test_deskew_applies_to_every_split(data, tmp_path):
-    result = train.fit(tiny(deskew=True, epochs=1), tmp_path, data=data, progress=False)
+    result = training.fit(tiny(deskew=True, epochs=1), tmp_path, data=data, progress=False)
     for split in ("train_images", "val_images", "test_images"):
         expected = np.asarray(augment.deskew(getattr(data, split)))
         np.testing.assert_array_equal(getattr(result.data, split), expected)
@@ -72,7 +74,7 @@ def data() -> Data:
     return fake_data()
 
 
-def tiny(**overrides) -> train.Config:
+def tiny(**overrides) -> training.Config:
     fields = dict(
         hidden=16,
         epochs=2,
@@ -82,7 +84,7 @@ def tiny(**overrides) -> train.Config:
         ema=0.5,
         label_smoothing=0.1,
     )
-    return train.default_config(**{**fields, **overrides})
+    return training.default_config(**{**fields, **overrides})
 
 
 def leaves(params) -> list[np.ndarray]:
@@ -97,8 +99,8 @@ def without_seconds(history: list[dict]) -> list[dict]:
 def runs(data, tmp_path_factory) -> SimpleNamespace:
     """`tiny()` trained for 2 epochs (`full`), and stopped by Ctrl-C after epoch 1 (`stopped`)."""
     base = tmp_path_factory.mktemp("runs")
-    full = train.fit(tiny(), base / "full", data=data, progress=False)
-    save = train.save_checkpoint
+    full = training.fit(tiny(), base / "full", data=data, progress=False)
+    save = checkpoint.save_checkpoint
 
     def save_then_interrupt(path, state, cfg, history):
         out = save(path, state, cfg, history)
@@ -107,9 +109,9 @@ def runs(data, tmp_path_factory) -> SimpleNamespace:
         return out
 
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(train, "save_checkpoint", save_then_interrupt)
+        m.setattr(checkpoint, "save_checkpoint", save_then_interrupt)
         with pytest.raises(KeyboardInterrupt):
-            train.fit(tiny(), base / "stopped", data=data, progress=False)
+            training.fit(tiny(), base / "stopped", data=data, progress=False)
     return SimpleNamespace(full=full, full_dir=base / "full", stopped_dir=base / "stopped")
 
 
@@ -132,7 +134,7 @@ def test_fit_writes_metrics_and_checkpoint(runs, data):
     assert metrics["test_accuracy"] == pytest.approx(
         np.mean(runs.full.test_predictions == data.test_labels)
     )
-    assert (runs.full_dir / train.CHECKPOINT).is_file()
+    assert (runs.full_dir / training.CHECKPOINT).is_file()
     assert runs.full.params["W1"].shape == (784, 16)
 
 
@@ -140,18 +142,19 @@ def test_manual_and_autodiff_agree(data, tmp_path):
     """Same config and seed: the two gradients give the same weights after 8 updates."""
     cfg = dict(epochs=1, optimizer="sgd", lr=0.05, augment="none", ema=0.0)
     results = [
-        train.fit(tiny(grad=g, **cfg), tmp_path / g, data=data, progress=False) for g in train.GRADS
+        training.fit(tiny(grad=g, **cfg), tmp_path / g, data=data, progress=False)
+        for g in training.GRADS
     ]
     for a, b in zip(leaves(results[0].params), leaves(results[1].params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    initial = train.init_state(tiny(), train.make_optimizer(tiny(), 1), 784, 10).params
+    initial = training.init_state(tiny(), training.make_optimizer(tiny(), 1), 784, 10).params
     assert np.abs(results[0].params["W1"] - initial["W1"]).max() > 1e-4  # it did train
 
 
 def test_resume_is_bitwise(runs, data, tmp_path):
     folder = stopped_copy(runs, tmp_path / "run")
     assert not (folder / "metrics.json").exists()  # Ctrl-C after epoch 1
-    resumed = train.fit(tiny(), folder, data=data, resume=True, progress=False)
+    resumed = training.fit(tiny(), folder, data=data, resume=True, progress=False)
     for a, b in zip(leaves(runs.full.params), leaves(resumed.params), strict=True):
         np.testing.assert_array_equal(a, b)
     assert without_seconds(resumed.metrics["history"]) == without_seconds(
@@ -161,30 +164,31 @@ def test_resume_is_bitwise(runs, data, tmp_path):
 
 def test_resume_needs_same_options_and_a_checkpoint(runs, data, tmp_path):
     with pytest.raises(InputError, match="no checkpoint"):
-        train.fit(tiny(), tmp_path, data=data, resume=True, progress=False)
+        training.fit(tiny(), tmp_path, data=data, resume=True, progress=False)
     folder = stopped_copy(runs, tmp_path / "run")
     with pytest.raises(InputError, match=r"other options \(hidden 16 -> 8\)"):
-        train.fit(tiny(hidden=8), folder, data=data, resume=True, progress=False)
+        training.fit(tiny(hidden=8), folder, data=data, resume=True, progress=False)
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(runs, data, tmp_path):
-    path = stopped_copy(runs, tmp_path / "run") / train.CHECKPOINT
+    path = stopped_copy(runs, tmp_path / "run") / training.CHECKPOINT
     # Blow up W1 of the saved state: epoch 2 overflows to inf, then NaN.
     with np.load(path) as f:
         arrays = dict(f)
     arrays["leaf_0"] = arrays["leaf_0"] * np.float32(1e38)
     np.savez(path, **arrays)
     before = path.read_bytes()
-    with pytest.raises(train.Diverged, match="in epoch 2 .*checkpoint of epoch 1.*smaller"):
-        train.fit(tiny(), path.parent, data=data, resume=True, progress=False)
+    with pytest.raises(training.Diverged, match="in epoch 2 .*checkpoint of epoch 1.*smaller"):
+        training.fit(tiny(), path.parent, data=data, resume=True, progress=False)
     assert path.read_bytes() == before and not (path.parent / "metrics.json").exists()
 
 
 def test_nan_in_first_epoch(data, tmp_path):
-    cfg = tiny(optimizer="sgd", lr=1e30, schedule="constant", augment="none", dropout=0.0)
-    with pytest.raises(train.Diverged, match="in epoch 1 .*no checkpoint.*--lr 1e\\+30"):
-        train.fit(cfg, tmp_path, data=data, progress=False)
-    assert not (tmp_path / train.CHECKPOINT).exists()
+    cfg = tiny(optimizer="sgd", lr=1e30, schedule="constant", augment="none", dropout=0.0,
+               weight_decay=0.0)  # fmt: skip
+    with pytest.raises(training.Diverged, match="in epoch 1 .*no checkpoint.*--lr 1e\\+30"):
+        training.fit(cfg, tmp_path, data=data, progress=False)
+    assert not (tmp_path / training.CHECKPOINT).exists()
 
 
 @pytest.mark.parametrize(
@@ -201,16 +205,19 @@ def test_nan_in_first_epoch(data, tmp_path):
         ("hidden", 2.5),
         ("deskew", 1),
         ("val_fold", -1),
+        ("lr", 1e39),
+        ("weight_decay", 1e3),
+        ("epochs", 2**31),
     ],
 )
 def test_config_rejects_nonsense(field, value):
     with pytest.raises(InputError, match=field):
-        dataclasses.replace(train.Config(), **{field: value}).check()
+        dataclasses.replace(training.Config(), **{field: value}).check()
 
 
 def test_batch_larger_than_data(data, tmp_path):
     with pytest.raises(InputError, match="batch_size 512 exceeds the 256"):
-        train.fit(tiny(batch_size=512), tmp_path, data=data, progress=False)
+        training.fit(tiny(batch_size=512), tmp_path, data=data, progress=False)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -253,16 +260,66 @@ def test_cli_missing_data(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "error, code", [(train.Diverged("loss became nan in epoch 3"), 1), (KeyboardInterrupt(), 130)]
+    "error, code, says",
+    [
+        (training.Diverged("loss became nan in epoch 3"), 1, "loss became nan"),
+        (KeyboardInterrupt(), 130, "interrupted; no checkpoint was written yet"),
+        (Terminated(), 143, "terminated; no checkpoint was written yet"),
+    ],
 )
-def test_cli_diverged_and_interrupted(error, code, tmp_path, capsys, monkeypatch):
+def test_cli_diverged_and_interrupted(error, code, says, tmp_path, capsys, monkeypatch):
     def fail(*args, **kwargs):
         raise error
 
     monkeypatch.setattr("jaxcalc.cli.train.fit", fail)
     assert main(["train", "--out", str(tmp_path)]) == code
     err = capsys.readouterr().err
-    assert err.startswith("jaxcalc train:") and err.count("\n") == 1
+    assert err.startswith("jaxcalc train:") and err.count("\n") == 1 and says in err
+
+
+def test_cli_interrupted_after_a_checkpoint_says_resume(runs, tmp_path, capsys, monkeypatch):
+    folder = stopped_copy(runs, tmp_path / "run")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("jaxcalc.cli.train.fit", interrupt)
+    assert main(["train", "--out", str(folder)]) == 130
+    assert f"--resume continues from {folder / training.CHECKPOINT}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [str(2**32), "99999999999999999999"])
+def test_cli_seed_beyond_the_prng_is_one_line(seed, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("jaxcalc.cli.train.fit", lambda *a, **k: pytest.fail("work started"))
+    assert main(["train", "--seed", seed, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "seed must be below 2**32" in err
+
+
+def damage(path: Path, how: str) -> None:
+    """Break the checkpoint at `path` the way `how` says."""
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "not a zip":
+        path.write_bytes(b"not a checkpoint")
+    else:
+        with np.load(path) as f:
+            arrays = dict(f)
+        w1 = arrays["leaf_0"]
+        arrays["leaf_0"] = w1[:-1] if how == "shape" else np.full_like(w1, np.nan)
+        np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("how", ["truncated", "not a zip", "shape", "nan"])
+def test_damaged_checkpoint_is_one_line_exit_1(how, runs, data, tmp_path, capsys, monkeypatch):
+    folder = stopped_copy(runs, tmp_path / "run")
+    damage(folder / training.CHECKPOINT, how)
+    resume = functools.partial(training.fit, tiny(), data=data, resume=True, progress=False)
+    monkeypatch.setattr("jaxcalc.cli.train.fit", lambda cfg, out, **kwargs: resume(out))
+    assert main(["train", "--resume", "--out", str(folder), "--no-figures"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(folder / training.CHECKPOINT) in err
+    assert "Traceback" not in err and not (folder / "metrics.json").exists()
 
 
 def test_cli_help(capsys):
@@ -312,4 +369,10 @@ def test_train_real_mnist(mnist_dir, tmp_path, capsys):
     assert metrics["test_accuracy"] > 0.94 and metrics["history"][-1]["val_accuracy"] > 0.94
     for name in FIGURES:
         assert (tmp_path / name).stat().st_size > 1000
-    assert "test accuracy" in capsys.readouterr().out
+    timings = metrics["timings"]
+    parts = "startup load preprocess compile train eval checkpoint figures total".split()
+    assert list(timings) == parts and min(timings.values()) >= 0
+    assert timings["train"] == metrics["train_seconds"]
+    assert timings["total"] >= timings["startup"] + timings["train"] + timings["figures"]
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and f"{timings['total']:.1f} s in all" in out

@@ -1,0 +1,63 @@
+"""The fused training step of the 2-layer network: a few Pallas kernels, on a GPU.
+
+The hand-written backward pass knows every derivative and every buffer, so the forward
+pass, the backward pass and Adam can be fused into three kernels (`jax.experimental.pallas`,
+compiled by Triton on a GPU; in interpret mode they run anywhere, which is how CI checks
+them). Where a step is bound by kernel launches (a GPU at small batch), fewer, larger
+kernels are what a hand-written gradient buys over `jax.grad` + optax.
+
+    kernel 1 `forward`    grid (B/bb, H/bh)   h1 = relu(x W1 + b1); partial logits per block
+    kernel 2 `head`       grid (H/bh,)        softmax, loss, dL/dz2, dL/dz1; Adam on W2, b1, b2
+    kernel 3 `update_w1`  grid (K/bk, H/bh)   dL/dW1 tile = xᵀ dL/dz1; Adam on the W1 tile
+
+The parameters, both moments and the weight average live padded (`layout`) and are updated
+in place (`input_output_aliases`, a donated state); padded entries stay exactly zero, so
+the network trained is the unpadded one: its gradients are zero there (x and h1 are zero in
+padded columns, padded logits are masked to −∞, padded batch rows get dL/dz2 = 0) and Adam
+moves a zero parameter with a zero gradient and zero moments by zero.
+
+Without distortions the kernels also gather each batch from the images, resident on the
+device, and read their Adam coefficients from a table made once per epoch: between the
+three kernels of a step XLA has nothing left to launch but the step counter.
+
+Modules: `layout` (block shapes, padding), `adam` (the update of one tile), `batch` (where
+a step's batch is read from), `forward`, `head`, `update` (the kernels), `step` (the three
+in a row), `state` (to and from the training state), `epoch` (the scan epoch that
+`jaxcalc train --kernel fused` and `jaxcalc bench --impl fused-scan` run).
+"""
+
+from jaxcalc.fused.adam import Hyper, coefficient_table
+from jaxcalc.fused.batch import Source
+from jaxcalc.fused.epoch import (
+    BLOCKS_ENV,
+    INTERPRET_ENV,
+    check_config,
+    check_fused,
+    interpret_mode,
+    make_fused_epoch,
+)
+from jaxcalc.fused.layout import TEST_BLOCKS, Blocks, Layout, pad_batch, pad_tree, unpad_tree
+from jaxcalc.fused.state import from_fused, to_fused
+from jaxcalc.fused.step import FusedState, make_fused_step
+
+__all__ = [
+    "BLOCKS_ENV",
+    "INTERPRET_ENV",
+    "TEST_BLOCKS",
+    "Blocks",
+    "FusedState",
+    "Hyper",
+    "Layout",
+    "Source",
+    "check_config",
+    "check_fused",
+    "coefficient_table",
+    "from_fused",
+    "interpret_mode",
+    "make_fused_epoch",
+    "make_fused_step",
+    "pad_batch",
+    "pad_tree",
+    "to_fused",
+    "unpad_tree",
+]

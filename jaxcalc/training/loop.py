@@ -1,0 +1,339 @@
+"""`fit`: a whole training run, as prepare → compile → epochs → finish, and its timings.
+
+- prepare: load the data and build the mesh and the initial (or resumed) state; meanwhile
+  the epoch and the predictions compile on a background thread, from the shapes alone,
+  while the images are deskewed (`cfg.deskew`, one program over all three splits) and
+  put on the devices;
+- compile: the epoch is XLA's (`make_epoch`) or, with `kernel="fused"`, that of
+  `jaxcalc.fused`; on a GPU the scan runs `GPU_UNROLL` steps per loop iteration;
+- epochs: one call of the compiled scan each; a non-finite loss stops the run; then the
+  epoch's scores (the validation split and a slice of the training set), and its
+  checkpoint, written on another thread while the next epoch trains (atomically, process
+  0 only);
+- finish: score the test set once and write `metrics.json`, with `timings`: the seconds
+  of each part (parts that overlap others are marked so in `TIMINGS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm.auto import tqdm
+
+from jaxcalc import augment, mlp
+from jaxcalc.data import Data, load
+from jaxcalc.files import write_json
+from jaxcalc.training import checkpoint, parallel, processes
+from jaxcalc.training.config import MAX_STEPS, Config
+from jaxcalc.training.step import (
+    TrainState,
+    eval_params,
+    init_state,
+    make_epoch,
+    make_optimizer,
+    make_predict,
+    make_step,
+    run_keys,
+)
+from jaxcalc.validation import InputError
+
+TRAIN_EVAL_SIZE = 5000  # training examples scored (undistorted) after each epoch
+GPU_UNROLL = 8  # scan steps per loop iteration on a GPU, where a step is bound by launches
+#: The parts of `metrics.json`'s `timings`, in seconds (the command line adds the rest).
+TIMINGS = {
+    "load": "reading and verifying the data files",
+    "preprocess": "deskewing, and copying the data to the devices",
+    "compile": "the epoch and predictions, on a thread beside load/preprocess",
+    "train": "the epochs (the sum of history's seconds)",
+    "eval": "scoring each epoch (validation split, 5,000 training images) and the test set",
+    "checkpoint": "writing checkpoints, on a thread beside training",
+}
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and what to do."""
+
+
+class Result(NamedTuple):
+    params: mlp.Params  # the weights evaluated (the running average when cfg.ema > 0)
+    metrics: dict[str, Any]
+    test_predictions: np.ndarray
+    data: Data
+
+
+@dataclass
+class Run:
+    """A run in progress: its settings, its data on the devices, its state and history."""
+
+    cfg: Config
+    mesh: Mesh
+    checkpoint: Path
+    data: Data  # on the host, after preprocessing
+    state: TrainState
+    history: list[dict]
+    train: tuple[jax.Array, jax.Array]  # images, labels on the mesh
+    eval_sets: dict[str, tuple[jax.Array, jax.Array]]  # name -> images, labels on the mesh
+    test_images: jax.Array
+    steps: int  # per epoch
+    seconds: dict[str, float]
+
+    @property
+    def chief(self) -> bool:
+        return jax.process_index() == 0
+
+    def epoch_key(self, epoch: int) -> jax.Array:
+        return parallel.replicate(self.mesh, jax.random.fold_in(run_keys(self.cfg.seed)[1], epoch))
+
+
+class Programs(NamedTuple):
+    """The compiled epoch, and one compiled prediction per input shape."""
+
+    epoch: Any
+    predict: dict[tuple[int, ...], Any]
+
+
+def deskewed(data: Data) -> Data:
+    """`data` with every image deskewed (`augment.deskew`): training, validation, test alike,
+    in one call (one compilation) over the three splits together."""
+    splits = (data.train_images, data.val_images, data.test_images)
+    fixed = np.asarray(augment.deskew(np.concatenate(splits)))
+    ends = np.cumsum([len(s) for s in splits])
+    train, val, test = np.split(fixed, ends[:-1])
+    return data._replace(train_images=train, val_images=val, test_images=test)
+
+
+def prepare(
+    cfg: Config,
+    out_dir: Path,
+    data: Data | None,
+    data_dir: str | os.PathLike | None,
+    resume: bool,
+    devices: int | None,
+) -> tuple[Run, Programs]:
+    """Load and preprocess the data, build the state (or resume it), put it all on the mesh,
+    and compile the programs meanwhile."""
+    mesh = parallel.make_mesh(devices)
+    parallel.check_batch(cfg.batch_size, mesh.size)
+    processes.agree(dataclasses.asdict(cfg))
+    path = out_dir / checkpoint.CHECKPOINT
+    if resume and not path.is_file():
+        raise InputError(f"no checkpoint {path} to resume; start without --resume")
+    t0 = time.perf_counter()
+    if data is None:
+        data = load(cfg.dataset, data_dir=data_dir, val_size=cfg.val_size, val_fold=cfg.val_fold)
+    seconds = {"load": time.perf_counter() - t0}
+    n_train = len(data.train_labels[: cfg.train_limit])
+    if cfg.batch_size > n_train:
+        raise InputError(f"batch_size {cfg.batch_size} exceeds the {n_train} training examples")
+    steps = n_train // cfg.batch_size
+    if steps * cfg.epochs > MAX_STEPS:
+        raise InputError(
+            f"epochs {cfg.epochs} x {steps} steps per epoch exceeds 2**31 - 1 updates, what the "
+            "optimiser's int32 step count holds; use fewer --epochs"
+        )
+    opt = make_optimizer(cfg, steps * cfg.epochs)
+    state = init_state(cfg, opt, int(np.prod(data.train_images.shape[1:])), len(data.classes))
+    history: list[dict] = []
+    if resume:
+        state, history = checkpoint.load_checkpoint(path, cfg)
+    with ThreadPoolExecutor(1, thread_name_prefix="jaxcalc-compile") as pool:
+        shapes = _shapes(mesh, state, data, cfg, n_train)
+        compiling = pool.submit(compile_programs, cfg, mesh, steps, len(data.classes), shapes)
+        t0 = time.perf_counter()
+        run = _on_devices(cfg, mesh, path, data, state, history, steps)
+        seconds["preprocess"] = time.perf_counter() - t0
+        programs, seconds["compile"] = compiling.result()
+    run.seconds.update(seconds)
+    return run, programs
+
+
+def _on_devices(cfg, mesh, path, data, state, history, steps) -> Run:
+    """Deskew the images (if asked) and copy the data and the state onto the mesh."""
+    if cfg.deskew:
+        data = deskewed(data)
+    train_x, train_y = data.train_images[: cfg.train_limit], data.train_labels[: cfg.train_limit]
+    train_y = train_y.astype(np.int32)
+    eval_sets = {"train": (train_x[:TRAIN_EVAL_SIZE], train_y[:TRAIN_EVAL_SIZE])}
+    if len(data.val_labels):
+        eval_sets["val"] = (data.val_images, data.val_labels.astype(np.int32))
+    state, train, eval_sets, test_x = parallel.replicate(
+        mesh, (state, (train_x, train_y), eval_sets, data.test_images)
+    )
+    return Run(cfg, mesh, path, data, state, history, train, eval_sets, test_x, steps, {})
+
+
+def _shapes(mesh: Mesh, state: TrainState, data: Data, cfg: Config, n_train: int) -> dict:
+    """Shapes and shardings of the programs' arguments: all that compiling needs."""
+    replicated = NamedSharding(mesh, P())
+
+    def like(shape, dtype) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=replicated)
+
+    image = data.train_images.shape[1:]
+    evals = [min(n_train, TRAIN_EVAL_SIZE)] + (
+        [len(data.val_labels)] if len(data.val_labels) else []
+    )
+    return {
+        "state": jax.tree.map(lambda a: like(a.shape, a.dtype), state),
+        "train": (like((n_train, *image), np.uint8), like((n_train,), np.int32)),
+        "key": like((2,), np.uint32),
+        "images": [like((n, *image), np.uint8) for n in [*evals, len(data.test_labels)]],
+    }
+
+
+def compile_programs(
+    cfg: Config, mesh: Mesh, steps: int, n_classes: int, shapes: dict
+) -> tuple[Programs, float]:
+    """Compile the epoch (its state donated: updated in place) and the predictions;
+    return them with the seconds it took."""
+    t0 = time.perf_counter()
+    platform = mesh.devices.flat[0].platform
+    unroll = GPU_UNROLL if platform == "gpu" else 1  # the CPU's program stays as it was
+    if cfg.kernel == "fused":
+        from jaxcalc.fused import make_fused_epoch
+
+        total = steps * cfg.epochs
+        epoch = make_fused_epoch(cfg, total, n_classes, platform=platform, unroll=unroll)
+    else:
+        opt = make_optimizer(cfg, steps * cfg.epochs)
+        step = make_step(cfg, opt, n_classes)
+        epoch = make_epoch(step, cfg.batch_size, mesh=mesh, unroll=unroll)
+    epoch = jax.jit(epoch, donate_argnums=0).lower(shapes["state"], *shapes["train"], shapes["key"])
+    predict = jax.jit(make_predict(cfg.activation))
+    params = jax.eval_shape(lambda s: eval_params(s, cfg.ema), shapes["state"])
+    compiled = {}
+    for x in shapes["images"]:
+        if x.shape not in compiled:
+            compiled[x.shape] = predict.lower(params, x).compile()
+    return Programs(epoch.compile(), compiled), time.perf_counter() - t0
+
+
+def run_epochs(run: Run, programs: Programs, progress: bool) -> None:
+    """Train the remaining epochs: each one scored, then checkpointed on another thread."""
+    cfg = run.cfg
+    bar = tqdm(
+        total=cfg.epochs,
+        initial=len(run.history),
+        desc=cfg.dataset,
+        unit="epoch",
+        disable=not (progress and run.chief),
+    )
+    run.seconds["eval"] = 0.0
+    with bar, checkpoint.Writer() as writer:
+        for epoch in range(len(run.history), cfg.epochs):
+            t0 = time.perf_counter()
+            state, losses = programs.epoch(run.state, *run.train, run.epoch_key(epoch))
+            losses = np.asarray(losses)  # waits for the epoch
+            seconds = time.perf_counter() - t0
+            _check_finite(run, epoch, losses)
+            run.state = state
+            t0 = time.perf_counter()
+            record = {"epoch": epoch + 1, "loss": float(losses.mean()), **_score(run, programs)}
+            run.seconds["eval"] += time.perf_counter() - t0
+            record["seconds"] = seconds
+            run.history.append(record)
+            if run.chief:  # a copy of the state now; the file is written meanwhile
+                writer.submit(run.checkpoint, run.state, cfg, run.history)
+            val = record["val_accuracy"]
+            bar.set_postfix(
+                loss=f"{record['loss']:.4f}",
+                train=f"{record['train_accuracy']:.4f}",
+                val="-" if val is None else f"{val:.4f}",
+            )
+            bar.update()
+    run.seconds["checkpoint"] = writer.seconds
+
+
+def _score(run: Run, programs: Programs) -> dict[str, float | None]:
+    """Accuracy on each evaluation set (`val_accuracy` None without a validation split)."""
+    params = eval_params(run.state, run.cfg.ema)
+    scores: dict[str, float | None] = {}
+    for name, (x, y) in run.eval_sets.items():
+        pred = programs.predict[x.shape](params, x)
+        scores[f"{name}_accuracy"] = int(jnp.sum(pred == y)) / y.shape[0]
+    scores.setdefault("val_accuracy", None)
+    return scores
+
+
+def _check_finite(run: Run, epoch: int, losses: np.ndarray) -> None:
+    """Raise `Diverged` when a loss of `epoch` is NaN or infinite (the state is not kept)."""
+    if np.isfinite(losses).all():
+        return
+    bad = int(np.argmin(np.isfinite(losses)))
+    kept = (
+        f"the checkpoint of epoch {epoch} is kept in {run.checkpoint}"
+        if epoch
+        else "no checkpoint was written"
+    )
+    raise Diverged(
+        f"loss became {losses[bad]} in epoch {epoch + 1} (step {bad + 1} of {run.steps}); "
+        f"{kept}; try a smaller learning rate than --lr {run.cfg.lr:g}"
+    )
+
+
+def finish(run: Run, programs: Programs, out_dir: Path) -> Result:
+    """Score the test set once, write `metrics.json` (process 0) and return the result."""
+    cfg, history = run.cfg, run.history
+    t0 = time.perf_counter()
+    params = eval_params(run.state, cfg.ema)
+    test_pred = np.asarray(programs.predict[run.test_images.shape](params, run.test_images))
+    run.seconds["eval"] += time.perf_counter() - t0
+    run.seconds["train"] = sum(h["seconds"] for h in history)
+    metrics = {
+        **dataclasses.asdict(cfg),
+        "device": parallel.describe(run.mesh.devices.flat[0]),
+        "devices": run.mesh.size,
+        "processes": jax.process_count(),
+        "jax_version": jax.__version__,
+        "train_size": run.train[1].shape[0],
+        "steps_per_epoch": run.steps,
+        "test_accuracy": float(np.mean(test_pred == run.data.test_labels)),
+        "val_accuracy": history[-1]["val_accuracy"],
+        "train_seconds": run.seconds["train"],
+        "compile_seconds": run.seconds["compile"],
+        "eval_seconds": run.seconds["eval"],
+        "preprocess_seconds": run.seconds["preprocess"],
+        "samples_per_second": run.steps * cfg.batch_size * len(history) / run.seconds["train"],
+        "timings": {k: run.seconds[k] for k in TIMINGS},
+        "history": history,
+    }
+    if run.chief:
+        write_json(out_dir / "metrics.json", metrics)
+    return Result(jax.device_get(params), metrics, test_pred, run.data)
+
+
+def fit(
+    cfg: Config,
+    out_dir: str | os.PathLike,
+    *,
+    data: Data | None = None,
+    data_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    devices: int | None = None,
+) -> Result:
+    """Train `cfg`, with checkpoints and `metrics.json` in `out_dir` (see the module docstring).
+
+    `data` skips loading (its validation split is used as is). `devices`: how many devices
+    share each batch (default: all); only process 0 writes files. Raises `Diverged` when
+    the loss is not finite, leaving the checkpoint of the last good epoch.
+    """
+    cfg.check()
+    if cfg.kernel == "fused":  # before any data is loaded
+        from jaxcalc.fused import check_fused
+
+        check_fused(cfg, devices or jax.device_count(), jax.devices()[0].platform)
+    run, programs = prepare(cfg, Path(out_dir), data, data_dir, resume, devices)
+    run_epochs(run, programs, progress)
+    return finish(run, programs, Path(out_dir))

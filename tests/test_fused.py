@@ -1,0 +1,341 @@
+"""The fused Pallas step (`jaxcalc.fused`) on a CPU, in Pallas interpret mode.
+
+The same kernels a GPU compiles with Triton, run by the interpreter on tiny shapes chosen to
+exercise the padding: 50 inputs (not a multiple of the 16-wide tiles), 40 hidden units (not
+a multiple of the hidden block), 24 rows a batch (not a power of 2). Checked: equal to the
+XLA manual step (`training.make_step`) within float32 rounding after 10 steps, the padding
+exactly zero, the in-place updates declared, the kernels accepted by the Triton lowering
+(no GPU needed to lower), the conversion to and from the training state, the switches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import export
+
+from jaxcalc import fused, training
+from jaxcalc.cli import main
+from jaxcalc.data import Data
+from jaxcalc.fused import adam
+from jaxcalc.fused.layout import Blocks, Layout, pad_batch
+from jaxcalc.validation import InputError
+
+N_IN, HIDDEN, BATCH, CLASSES, STEPS = 50, 40, 24, 10, 10
+SHAPE = (5, 10)  # "images" of 50 pixels
+RTOL, ATOL = 1e-5, 1e-6  # float32 rounding after 10 steps (measured: ~1e-7)
+
+
+def config(**overrides) -> training.Config:
+    fields = dict(
+        hidden=HIDDEN,
+        batch_size=BATCH,
+        optimizer="adam",
+        lr=1e-2,
+        schedule="constant",
+        weight_decay=0.0,
+        augment="none",
+        label_smoothing=0.0,
+        ema=0.0,
+        deskew=False,
+    )
+    return training.Config(**{**fields, **overrides}).check()
+
+
+CONFIGS = {
+    "adam": config(),
+    "adamw+smoothing+ema+schedule": config(
+        optimizer="adamw", weight_decay=1e-3, label_smoothing=0.1, ema=0.9, schedule="cosine"
+    ),
+    "adam+l2": config(weight_decay=1e-2),
+}
+
+
+def batches(n: int = STEPS, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        images = rng.integers(0, 256, (BATCH, *SHAPE), dtype=np.uint8)
+        labels = rng.integers(0, CLASSES, BATCH).astype(np.int32)
+        yield jnp.asarray(images), jnp.asarray(labels), jax.random.PRNGKey(i)
+
+
+def run_both(cfg: training.Config, layout: Layout):
+    """10 steps of the XLA manual step and of the fused step from the same state."""
+    opt = training.make_optimizer(cfg, STEPS)
+    state = training.init_state(cfg, opt, N_IN, CLASSES)
+    xla_step = jax.jit(training.make_step(cfg, opt, CLASSES))
+    hyper = fused.epoch.hyper(cfg)
+    step = fused.make_fused_step(layout, hyper, smoothing=cfg.label_smoothing, interpret=True)
+    coefs = fused.coefficient_table(
+        jnp.zeros([], jnp.int32), STEPS, training.learning_rate(cfg, STEPS), hyper
+    )
+
+    @jax.jit
+    def fused_step(fs, losses, i, images, labels, key):
+        source = fused.Source(*fused.epoch.batch_inputs(cfg, layout, images, labels, key))
+        return step(fs, source, coefs, i, losses)
+
+    fs, losses = fused.to_fused(state, layout), jnp.zeros(STEPS, jnp.float32)
+    xla_losses = []
+    for i, (images, labels, key) in enumerate(batches()):
+        state, loss = xla_step(state, (images, labels, key))
+        xla_losses.append(loss)
+        fs, losses = fused_step(fs, losses, jnp.array([i], jnp.int32), images, labels, key)
+    return state, fs, np.array(xla_losses), np.asarray(losses)
+
+
+def max_abs_difference(a, b) -> float:
+    return max(
+        float(jnp.max(jnp.abs(x - y)))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_fused_step_equals_the_xla_step_after_10_steps(name):
+    cfg = CONFIGS[name]
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, fused.TEST_BLOCKS)
+    assert (layout.k_pad, layout.h_pad, layout.o_pad, layout.b_pad) == (64, 48, 16, 32)
+    xla, fs, xla_losses, fused_losses = run_both(cfg, layout)
+    np.testing.assert_allclose(fused_losses, xla_losses, rtol=RTOL, atol=ATOL)
+    got = fused.from_fused(fs, xla, layout, 0)
+    for field in ("params", "opt_state", "avg_params"):
+        want, have = getattr(xla, field), getattr(got, field)
+        assert jax.tree.structure(want) == jax.tree.structure(have), field
+        for w, h in zip(jax.tree.leaves(want), jax.tree.leaves(have), strict=True):
+            np.testing.assert_allclose(h, w, rtol=RTOL, atol=ATOL, err_msg=f"{name}: {field}")
+    diff = max_abs_difference(xla.params, got.params)
+    print(f"{name}: max |fused - xla| of the weights after {STEPS} steps = {diff:.2e}")
+
+
+def test_padding_stays_exactly_zero():
+    cfg = CONFIGS["adamw+smoothing+ema+schedule"]
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, fused.TEST_BLOCKS)
+    _, fs, _, _ = run_both(cfg, layout)
+    true = layout.true_shapes()
+    for tree in (fs.params, fs.mu, fs.nu, fs.avg):
+        for name, a in tree.items():
+            padding = np.ones(a.shape, bool)
+            padding[tuple(slice(0, n) for n in true[name])] = False
+            assert padding.any() and not np.asarray(a)[padding].any(), name
+    real = np.asarray(fs.nu["W1"])[:N_IN, :HIDDEN]
+    assert np.count_nonzero(real) > real.size // 2  # the real entries did learn
+
+
+def pallas_calls(cfg: training.Config, layout: Layout, source: fused.Source) -> list:
+    opt = training.make_optimizer(cfg, STEPS)
+    fs = fused.to_fused(training.init_state(cfg, opt, N_IN, CLASSES), layout)
+    step = fused.make_fused_step(layout, fused.epoch.hyper(cfg), interpret=True)
+    coefs = jnp.zeros((STEPS, adam.N_COEFS), jnp.float32)
+    i, losses = jnp.zeros(1, jnp.int32), jnp.zeros(STEPS, jnp.float32)
+    jaxpr = jax.make_jaxpr(step)(fs, source, coefs, i, losses)
+    return [e for e in jaxpr.eqns if e.primitive.name == "pallas_call"]
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+@pytest.mark.parametrize("resident", [False, True])
+def test_in_place_updates_are_declared(ema, resident):
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, fused.TEST_BLOCKS)
+    x, y = pad_batch(jnp.zeros((BATCH, N_IN)), jnp.zeros((BATCH,), jnp.int32), layout)
+    source = fused.Source(x, y)
+    if resident:
+        images = jnp.zeros((100, *SHAPE), jnp.uint8)
+        order = jnp.zeros((STEPS, BATCH), jnp.int32)
+        source = fused.epoch.resident(images, jnp.zeros(100, jnp.int32), order, layout)
+    calls = pallas_calls(config(ema=ema), layout, source)
+    assert [c.params["name"] for c in calls] == ["fused_forward", "fused_head", "fused_update_w1"]
+    group = 4 if ema else 3  # θ, m, v (and the average)
+    n = 2 + len(source.operands())  # step index, coefficients, the batch's source
+    aliases = [dict(c.params["input_output_aliases"]) for c in calls]
+    assert aliases[0] == {}
+    # head: the losses, then the groups of W2, b1, b2; update: the group of W1
+    assert aliases[1] == {n + 2 + i: 1 + i for i in range(1 + 3 * group)}
+    assert aliases[2] == {n + 1 + i: i for i in range(group)}
+
+
+@pytest.mark.parametrize(
+    "hidden, batch, recipe",
+    [(512, 128, dict(augment="none")), (1024, 1024, dict(optimizer="adamw", ema=0.998))],
+)
+def test_epoch_lowers_for_triton_without_a_gpu(hidden, batch, recipe, monkeypatch):
+    """The GPU's lowering (Pallas -> Triton IR, inside the scan epoch) runs on a CPU: it
+    checks the block shapes (powers of 2) and every operation the kernels use."""
+    monkeypatch.delenv(fused.BLOCKS_ENV, raising=False)
+    cfg = training.Config(hidden=hidden, batch_size=batch, kernel="fused", **recipe).check()
+    steps = 60_000 // batch
+    state = training.init_state(cfg, training.make_optimizer(cfg, steps), 784, CLASSES)
+    epoch = fused.make_fused_epoch(cfg, steps, CLASSES, platform="gpu", unroll=8)
+    images = jax.ShapeDtypeStruct((60_000, 28, 28), jnp.uint8)
+    labels = jax.ShapeDtypeStruct((60_000,), jnp.int32)
+    triton = "__gpu$xla.gpu.triton"
+    exported = export.export(
+        jax.jit(epoch, donate_argnums=0),
+        platforms=["cuda"],
+        disabled_checks=[export.DisabledSafetyCheck.custom_call(triton)],
+    )(state, images, labels, jax.random.PRNGKey(0))
+    text = exported.mlir_module()
+    grids = re.findall(r"grid_x = (\d+) : i32, grid_y = (\d+)", text)
+    bl = fused.epoch.default_blocks(batch)
+    layout = Layout(784, hidden, CLASSES, batch, bl)
+    nb, nh, nk = layout.b_pad // bl.batch, layout.h_pad // bl.hidden, layout.k_pad // bl.k
+    assert text.count(f"@{triton}(") == 3
+    assert [tuple(map(int, g)) for g in grids] == [(nb, nh), (nh, 1), (nk, nh)]
+    group = 4 if cfg.ema else 3
+    assert text.count("output_operand_alias<") == 1 + 4 * group  # losses; W2, b1, b2, W1
+
+
+@pytest.mark.parametrize("augment", ["affine", "none"])
+def test_epoch_equals_the_xla_epoch(augment, monkeypatch):
+    """The whole epoch: same batches, distortions, state conversion and counters; with
+    distortions XLA makes each batch, without them the kernels gather it (K padded too)."""
+    monkeypatch.setenv(fused.INTERPRET_ENV, "1")
+    cfg = config(optimizer="adamw", weight_decay=1e-3, label_smoothing=0.1, ema=0.9)
+    cfg = dataclasses.replace(cfg, augment=augment, schedule="warmup_cosine", kernel="fused")
+    blocks = Blocks(batch=16, k=32, hidden=16)  # 784 inputs padded to 800
+    rng = np.random.default_rng(1)
+    images = jnp.asarray(rng.integers(0, 256, (3 * BATCH + 5, 28, 28), dtype=np.uint8))
+    labels = jnp.asarray(rng.integers(0, CLASSES, len(images)).astype(np.int32))
+    opt = training.make_optimizer(cfg, 6)
+    state = training.init_state(cfg, opt, 784, CLASSES)
+    xla = jax.jit(training.make_epoch(training.make_step(cfg, opt, CLASSES), BATCH))
+    mine = jax.jit(fused.make_fused_epoch(cfg, 6, CLASSES, platform="cpu", blocks=blocks))
+    for e in range(2):
+        key = jax.random.PRNGKey(e)
+        want, want_losses = xla(state, images, labels, key)
+        got, got_losses = mine(state, images, labels, key)
+        assert jax.tree.structure(got) == jax.tree.structure(want)
+        np.testing.assert_allclose(got_losses, want_losses, rtol=RTOL, atol=ATOL)
+        for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
+            assert w.dtype == g.dtype
+            # Adam divides a gradient by its RMS: where a gradient is ~0 its rounding (a sum
+            # in another order) is relatively large, and the step may differ by ~1e-4 lr.
+            atol = 1e-4 * float(np.max(np.abs(w))) if w.size else 0
+            np.testing.assert_allclose(g, w, rtol=RTOL, atol=max(atol, ATOL))
+        state = want
+    assert int(state.step) == 6 and int(fused.state.adam_state(state.opt_state).count) == 6
+
+
+def test_state_round_trip_and_optimiser_state():
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, fused.TEST_BLOCKS)
+    for optimizer in ("adam", "adamw"):
+        cfg = config(optimizer=optimizer, ema=0.5)
+        opt = training.make_optimizer(cfg, STEPS)
+        state = training.init_state(cfg, opt, N_IN, CLASSES)
+        fs = fused.to_fused(state, layout)
+        assert fs.params["W1"].shape == (64, 48) and fs.params["b2"].shape == (16,)
+        back = fused.from_fused(fs, state, layout, 3)
+        assert jax.tree.structure(back) == jax.tree.structure(state)
+        for a, b in zip(jax.tree.leaves(back.params), jax.tree.leaves(state.params), strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert int(back.step) == 3 and int(fused.state.adam_state(back.opt_state).count) == 3
+    big = jnp.asarray(jnp.iinfo(jnp.int32).max - 1)
+    assert int(fused.state.advance(big, 5)) == jnp.iinfo(jnp.int32).max  # saturates
+    with pytest.raises(InputError, match="Adam optimiser state"):
+        fused.state.adam_state(training.make_optimizer(config(optimizer="sgd"), 1).init({}))
+
+
+def test_hyper_defaults_are_optims():
+    import inspect
+
+    from jaxcalc import optim
+
+    defaults = inspect.signature(optim.adam).parameters
+    for name in ("b1", "b2", "eps", "eps_root"):
+        assert getattr(adam.Hyper(), name) == defaults[name].default
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (dict(dropout=0.2), "dropout 0.2"),
+        (dict(optimizer="sgd"), "optimizer sgd"),
+        (dict(activation="tanh"), "activation tanh"),
+        (dict(grad="autodiff"), "grad autodiff"),
+    ],
+)
+def test_unsupported_settings_point_to_the_xla_path(change, words):
+    with pytest.raises(InputError, match=f"{words}.*--kernel xla"):
+        fused.check_config(config(**change))
+    with pytest.raises(InputError, match="2 devices"):
+        fused.check_config(config(), devices=2)
+
+
+def test_blocks_must_be_powers_of_two(monkeypatch):
+    with pytest.raises(InputError, match="power of 2"):
+        Blocks(k=48).check()
+    monkeypatch.delenv(fused.BLOCKS_ENV, raising=False)
+    assert fused.epoch.default_blocks(128) == Blocks()
+    assert fused.epoch.default_blocks(1024).hidden == 64
+    monkeypatch.setenv(fused.BLOCKS_ENV, "64,128,64,8")
+    assert fused.epoch.default_blocks() == Blocks(batch=64, k=128, hidden=64, num_warps=8)
+    monkeypatch.setenv(fused.BLOCKS_ENV, "64,x")
+    with pytest.raises(InputError, match=fused.BLOCKS_ENV):
+        fused.epoch.default_blocks()
+
+
+def test_cpu_without_opt_in_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv(fused.INTERPRET_ENV, raising=False)
+    with pytest.raises(InputError, match="needs a GPU"):
+        fused.interpret_mode("cpu")
+    assert fused.interpret_mode("gpu") is False
+    if jax.default_backend() != "gpu":
+        args = ["train", "--kernel", "fused", "--out", str(tmp_path / "o"), "--data-dir", "none"]
+        assert main(args) == 2  # before looking for any data
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "needs a GPU" in err and "--kernel xla" in err
+
+
+def fake_data(n_train: int, n_test: int) -> Data:
+    """Random 28x28 images whose label is the brightest of 10 bands (learnable)."""
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.integers(0, CLASSES, n).astype(np.uint8)
+        images = rng.integers(0, 128, (n, 28, 28), dtype=np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 2 * k : 2 * k + 3] += 100
+        return images, labels
+
+    return Data("mnist", tuple("0123456789"), *split(n_train), *split(0), *split(n_test))
+
+
+def test_fit_with_the_fused_kernel_matches_xla(monkeypatch, tmp_path):
+    """`jaxcalc train --kernel fused` end to end (interpreted): same metrics as XLA."""
+    monkeypatch.setenv(fused.INTERPRET_ENV, "1")
+    data = fake_data(n_train=128, n_test=32)
+    cfg = dict(hidden=HIDDEN, epochs=2, batch_size=BATCH, ema=0.0, deskew=False, val_size=0)
+    results = {
+        kernel: training.fit(
+            training.Config(**cfg, kernel=kernel).check(),
+            tmp_path / kernel,
+            data=data,
+            progress=False,
+        )
+        for kernel in training.config.KERNELS
+    }
+    xla, mine = results["xla"].metrics, results["fused"].metrics
+    assert mine["kernel"] == "fused" and xla["kernel"] == "xla"
+    assert mine["test_accuracy"] == xla["test_accuracy"]
+    for a, b in zip(mine["history"], xla["history"], strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+        assert a["train_accuracy"] == b["train_accuracy"]
+    saved = json.loads((tmp_path / "fused" / "metrics.json").read_text())
+    assert saved["kernel"] == "fused"
+    for name, w in results["xla"].params.items():
+        np.testing.assert_allclose(results["fused"].params[name], w, rtol=1e-4, atol=1e-6)
+
+
+def test_gpu_bench_script_is_valid_bash():
+    """scripts/gpu_bench.sh (run on a GPU; `SMOKE=1` dry-runs it on a CPU) parses."""
+    import subprocess
+
+    from conftest import REPO
+
+    done = subprocess.run(["bash", "-n", str(REPO / "scripts" / "gpu_bench.sh")])
+    assert done.returncode == 0
