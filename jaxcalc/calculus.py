@@ -53,7 +53,7 @@ STENCILS: dict[str, tuple[tuple[int, ...], tuple[int, ...], int, int]] = {
 OK_BELOW = 1e-7
 WARN_BELOW = 1e-4
 
-_CHUNK = 256  # perturbed points evaluated per vmapped batch
+CHUNK = 256  # perturbed points evaluated per vmapped batch
 
 
 def as_point(name: str, x: Any) -> jax.Array:
@@ -163,12 +163,9 @@ def derivative(
     check_choice("method", method, STENCILS)
     x = as_point("x", x)
     offsets, _, _, order = STENCILS[method]
+    step = _steps(x, h, order, reach=max(map(abs, offsets)))
     if h is None:
-        step = default_step(x, order)
-        _check_steps(x, step, max(map(abs, offsets)))
         step = (x + step) - x  # a step exactly representable next to x (Numerical Recipes §5.7)
-    else:
-        step = _steps(x, h, order, reach=max(map(abs, offsets)))
     return difference(f, x, step, method)
 
 
@@ -194,7 +191,7 @@ def _central_jacobian(f: Callable, x: jax.Array, steps: jax.Array) -> jax.Array:
         up, down = (flat + e).reshape(x.shape), (flat - e).reshape(x.shape)
         return (f(up) - f(down)) / (2 * steps[j])
 
-    cols = jax.lax.map(column, jnp.arange(flat.size), batch_size=min(flat.size, _CHUNK))
+    cols = jax.lax.map(column, jnp.arange(flat.size), batch_size=min(flat.size, CHUNK))
     return jnp.moveaxis(cols, 0, -1).reshape(cols.shape[1:] + x.shape)
 
 
@@ -248,7 +245,7 @@ def _central_hessian(f: Callable, x: jax.Array, steps: jax.Array) -> jax.Array:
         total = at(flat + ei + ej) - at(flat + ei - ej) - at(flat - ei + ej) + at(flat - ei - ej)
         return total / (4 * steps[i] * steps[j])
 
-    hess = jax.lax.map(entry, jnp.arange(n * n), batch_size=min(n * n, _CHUNK)).reshape(n, n)
+    hess = jax.lax.map(entry, jnp.arange(n * n), batch_size=min(n * n, CHUNK)).reshape(n, n)
     return (0.5 * (hess + hess.T)).reshape(x.shape + x.shape)
 
 

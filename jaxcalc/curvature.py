@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
-from jaxcalc.validation import InputError, check_positive_int
+from jaxcalc.validation import InputError, check_callable, check_positive_int
 
 Params = Any  # any pytree of float arrays
 Matvec = Callable[[Params], Params]
@@ -44,13 +44,13 @@ Matvec = Callable[[Params], Params]
 
 def _as_partial(matvec: Matvec) -> Partial:
     """`matvec` as a pytree that jit takes as an argument (a `Partial` passes as it is)."""
-    if not callable(matvec):
-        raise InputError(f"matvec must be a function Params -> Params, got {type(matvec).__name__}")
+    check_callable("matvec", matvec)
     return matvec if isinstance(matvec, Partial) else Partial(matvec)
 
 
-def _size(matvec: Matvec, params: Params) -> int:
-    """The number of entries n of params, after checking that matvec maps params to its shape."""
+def _size(matvec: Matvec, params: Params) -> tuple[int, int]:
+    """(the number of entries n of params, the bytes of one entry of their common dtype),
+    after checking that matvec maps params to its shape."""
     leaves = jax.tree.leaves(params)
     if not leaves or not all(jnp.issubdtype(jnp.result_type(a), jnp.floating) for a in leaves):
         raise InputError("params must be a non-empty pytree of float arrays")
@@ -66,7 +66,8 @@ def _size(matvec: Matvec, params: Params) -> int:
         for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True)
     ):
         raise InputError("matvec must return an array tree shaped like params")
-    return sum(int(jnp.size(a)) for a in leaves)
+    itemsize = jnp.dtype(jnp.result_type(*leaves)).itemsize
+    return sum(int(jnp.size(a)) for a in leaves), itemsize
 
 
 def _flat_matvec(matvec: Partial, params: Params) -> tuple[Callable, jax.Array]:
@@ -186,8 +187,7 @@ def top_eigenvalues(
       >>> top_eigenvalues(lambda v: 2.0 * v, jnp.ones(3), 1, key=jax.random.key(0))  # [2.]
     """
     matvec = _as_partial(matvec)
-    n = _size(matvec, params)
-    itemsize = jnp.dtype(jnp.result_type(*jax.tree.leaves(params))).itemsize
+    n, itemsize = _size(matvec, params)
     return _top(matvec, params, _key(key), k, lanczos_steps(n, k, steps, itemsize))
 
 
@@ -271,9 +271,8 @@ def lanczos_quadrature(
     """Nodes θ (runs, steps) and weights τ (runs, steps), each run's weights summing to 1:
     the Gauss quadrature of the spectral measure seen from a random unit vector."""
     matvec = _as_partial(matvec)
-    n = _size(matvec, params)
+    n, itemsize = _size(matvec, params)
     check_positive_int("runs", runs)
-    itemsize = jnp.dtype(jnp.result_type(*jax.tree.leaves(params))).itemsize
     return _quadrature(matvec, params, _key(key), runs, lanczos_steps(n, 1, steps, itemsize))
 
 

@@ -39,27 +39,23 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
     return path
 
 
-def remove_stale(path: str | os.PathLike) -> list[Path]:
+def remove_stale(path: str | os.PathLike) -> None:
     """Remove the temporary files of `atomic_write(path)` whose writer is gone: its process
     (the PID in the name) no longer runs, or the name has no PID (older versions)."""
     path = Path(path)
-    removed = []
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         pid = tmp.name[len(path.name) + 2 :].split(".")[0]
-        if pid.isdigit() and _running(int(pid)):
-            continue  # another process is writing it now
-        tmp.unlink(missing_ok=True)
-        removed.append(tmp)
-    return removed
+        if not (pid.isdigit() and _running(int(pid))):  # else another process writes it now
+            tmp.unlink(missing_ok=True)
 
 
 def _running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError: someone else's process, running
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process
-        return True
+    except PermissionError:
+        pass
     return True
 
 

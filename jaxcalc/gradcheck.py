@@ -37,7 +37,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxcalc import mlp
-from jaxcalc.calculus import numerical_gradient
+from jaxcalc.calculus import CHUNK, numerical_gradient
 from jaxcalc.validation import InputError, check_choice
 
 #: (activation, loss, output) for every combination; the output of cross-entropy is softmax.
@@ -46,6 +46,14 @@ COMBOS = tuple(
     for activation in mlp.HIDDEN_ACTIVATIONS
     for loss, output in (("cross_entropy", "softmax"), ("mse", "sigmoid"), ("mse", "identity"))
 )
+
+
+def mlp_output(output: str) -> str:
+    """The `output` argument of `mlp` for a combination's output: cross-entropy applies the
+    softmax itself and ignores the network's output, so "softmax" is passed as "sigmoid"."""
+    return "sigmoid" if output == "softmax" else output
+
+
 #: (reference, dtype) -> tolerance on the max relative error.
 TOLERANCES = {
     ("jax.grad", "float32"): 1e-6,
@@ -168,7 +176,6 @@ def check_combo(
     finite_diff: bool = True,
 ) -> list[Check]:
     """The comparisons of the module docstring for one combination (FD if `finite_diff`)."""
-    mlp_output = "sigmoid" if output == "softmax" else output  # unused by cross-entropy
     checks = []
     for dtype in ("float32", "float64"):
         with jax.enable_x64(dtype == "float64"):
@@ -179,7 +186,7 @@ def check_combo(
                 y,
                 activation=activation,
                 loss=loss,
-                output=mlp_output,
+                output=mlp_output(output),
                 finite_diff=finite_diff and dtype == "float64",
             )
             refs = {"jax.grad": auto} if fd is None else {"jax.grad": auto, "finite diff": fd}
@@ -190,7 +197,7 @@ def check_combo(
     return checks
 
 
-#: The finite-difference reference evaluates the loss twice per parameter, 256 at a time:
+#: The finite-difference reference evaluates the loss twice per parameter, `CHUNK` at a time:
 #: at most this many flops and bytes (a few seconds and a GiB on a laptop CPU).
 FD_MAX_FLOPS = 2e10
 FD_MAX_BYTES = 2**30
@@ -203,7 +210,7 @@ def check_size(sizes: tuple[int, int, int], batch: int) -> None:
     weights = n_hidden * (n_in + n_out)
     n_params = weights + n_hidden + n_out
     flops = 2 * n_params * 2 * batch * weights  # 2 evaluations per parameter, a matmul each
-    nbytes = 256 * batch * (n_in + n_hidden + n_out) * 8
+    nbytes = CHUNK * batch * (n_in + n_hidden + n_out) * 8
     if flops > FD_MAX_FLOPS or nbytes > FD_MAX_BYTES:
         raise InputError(
             f"sizes {tuple(sizes)} with batch {batch} are too big for the finite-difference "
@@ -317,7 +324,6 @@ def check_second_order(
     finite_diff: bool = True,
 ) -> list[Check]:
     """H v and G v of one combination against their references (see the module docstring)."""
-    mlp_output = "sigmoid" if output == "softmax" else output
     checks = []
     for dtype in ("float32", "float64"):
         with jax.enable_x64(dtype == "float64"):
@@ -325,8 +331,9 @@ def check_second_order(
             v = direction((*np.atleast_1d(seed), 2), params)
             fd = finite_diff and dtype == "float64"
             pairs = _second_order(
-                params, x, y, v, activation=activation, loss=loss, output=mlp_output, finite_diff=fd
-            )
+                params, x, y, v, activation=activation, loss=loss, output=mlp_output(output),
+                finite_diff=fd,
+            )  # fmt: skip
             names = [("H v", "jvp of grad"), ("G v", "jvp/vjp"), ("H v", "finite diff")]
             for (quantity, reference), (hand, ref) in zip(names, pairs, strict=False):
                 tol = SECOND_ORDER_TOLERANCES[(quantity, reference, dtype)]

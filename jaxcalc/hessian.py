@@ -1,8 +1,9 @@
 """The Hessian of the MNIST network at work, behind `jaxcalc hessian`.
 
 - `read_checkpoint`: the evaluated weights and the config of a `jaxcalc train` checkpoint;
-- `training_examples`, `test_examples`: images as the training run saw them (deskewed when
-  it was), and the targets of its loss (label smoothing included);
+- `examples`: the slices of a loaded data set to use, the images as the training run saw
+  them (deskewed when it was); `training_examples`, `test_examples`: those as the
+  network's inputs, and the targets of its loss (label smoothing included);
 - `spectrum`: top eigenvalues, Hutchinson trace and Lanczos quadrature of the Hessian H
   (and the Gauss-Newton G) of the mean loss over a data set (`curvature.data_matvec`);
 - `saliency`: ∂z2/∂x of the predicted class for a few test digits (`mlp.input_jacobian`);
@@ -23,8 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcalc import augment, curvature, data, mlp, training
-from jaxcalc.losses import one_hot
+from jaxcalc import curvature, data, mlp, training
+from jaxcalc.data import Data
+from jaxcalc.losses import one_hot, smooth_labels
+from jaxcalc.training.loop import deskewed
+from jaxcalc.training.step import inputs
 from jaxcalc.validation import InputError
 
 Progress = Callable[[str], None]
@@ -56,41 +60,48 @@ def fresh_network(cfg: training.Config) -> mlp.Params:
 # --------------------------------------------------------------------------- data
 
 
-def _pixels(images: np.ndarray, deskew: bool) -> jax.Array:
-    """uint8 images (n, 28, 28) as the network sees them: (n, 784) floats in [0, 1]."""
-    if deskew and len(images):
-        images = np.asarray(augment.deskew(images))
-    return jnp.asarray(images.reshape(len(images), -1), jnp.float32) / 255.0
+def examples(cfg: training.Config, d: Data, n_train: int, n_test: int) -> Data:
+    """The first `n_train` training and `n_test` test examples of `d` (no validation split),
+    the images as `cfg`'s run saw them: deskewed when it was, both slices in one call
+    (`training.loop.deskewed`; deskewing is per image, so the pixels are those of the run)."""
+    if n_train > len(d.train_labels):
+        raise InputError(f"--examples {n_train} exceeds the {len(d.train_labels)} training images")
+    d = d._replace(
+        train_images=d.train_images[:n_train],
+        train_labels=d.train_labels[:n_train],
+        val_images=d.val_images[:0],
+        val_labels=d.val_labels[:0],
+        test_images=d.test_images[:n_test],
+        test_labels=d.test_labels[:n_test],
+    )
+    return deskewed(d) if cfg.deskew else d
 
 
 def training_examples(
-    cfg: training.Config, n: int, data_dir: str | None = None, *, smooth: bool = True
+    cfg: training.Config, d: Data, *, smooth: bool = True
 ) -> tuple[jax.Array, jax.Array, np.ndarray]:
-    """The first n training images of `cfg`'s split as its run saw them, undistorted:
+    """The training examples of `d` (from `examples`) as the run saw them, undistorted:
     (x (n, 784), targets, integer labels). Targets: one-hot with `cfg.label_smoothing`
     (the training loss) when `smooth` and the run smoothed, else the integer labels."""
-    d = data.load(cfg.dataset, data_dir=data_dir, val_size=cfg.val_size, val_fold=cfg.val_fold)
-    if n > len(d.train_labels):
-        raise InputError(f"--examples {n} exceeds the {len(d.train_labels)} training images")
-    labels = d.train_labels[:n].astype(np.int32)
-    x = _pixels(d.train_images[:n], cfg.deskew)
-    eps, k = cfg.label_smoothing, len(d.classes)
+    labels = d.train_labels.astype(np.int32)
+    x = inputs(jnp.asarray(d.train_images))
+    eps = cfg.label_smoothing
     if smooth and eps > 0:
-        return x, one_hot(jnp.asarray(labels), k) * (1.0 - eps) + eps / k, labels
+        return x, smooth_labels(jnp.asarray(labels), len(d.classes), eps), labels
     return x, jnp.asarray(labels), labels
 
 
-def test_examples(cfg: training.Config, n: int, data_dir: str | None = None):
-    """The first n test images as the network sees them: (x (n, 784), uint8 images
-    (deskewed when the run deskewed), labels)."""
-    d = data.load(cfg.dataset, data_dir=data_dir, val_size=cfg.val_size, val_fold=cfg.val_fold)
-    images = d.test_images[:n]
-    if cfg.deskew and len(images):
-        images = np.asarray(augment.deskew(images))
-    return _pixels(images, False), images, d.test_labels[:n].astype(np.int32)
+def test_examples(d: Data) -> tuple[jax.Array, np.ndarray, np.ndarray]:
+    """The test examples of `d` (from `examples`) as the network sees them: (x (n, 784),
+    uint8 images (n, 28, 28), integer labels)."""
+    return inputs(jnp.asarray(d.test_images)), d.test_images, d.test_labels.astype(np.int32)
 
 
 # --------------------------------------------------------------------------- the spectrum
+
+
+#: Lanczos steps of each run of the density (`spectrum`'s `density_steps`).
+DENSITY_STEPS = 40
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -113,7 +124,7 @@ def spectrum(
     lanczos_steps: int | None = None,
     samples: int = 30,
     runs: int = 3,
-    density_steps: int = 40,
+    density_steps: int = DENSITY_STEPS,
     batch_size: int = 2000,
     progress: Progress = lambda message: None,
 ) -> dict[str, dict[str, Any]]:
@@ -174,7 +185,7 @@ def sharpness_examples(n: int, data_dir: str | None = None) -> tuple[jax.Array, 
     d = data.load("mnist", data_dir=data_dir, val_size=0)
     if n > len(d.train_labels):
         raise InputError(f"--examples {n} exceeds the {len(d.train_labels)} training images")
-    x = _pixels(d.train_images[:n], False)
+    x = inputs(jnp.asarray(d.train_images[:n]))
     return x - jnp.mean(x, axis=0, keepdims=True), jnp.asarray(d.train_labels[:n], jnp.int32)
 
 

@@ -27,6 +27,11 @@ def one_hot(labels: jax.Array, num_classes: int, dtype=jnp.float32) -> jax.Array
     return jnp.where(valid[:, None], rows, jnp.nan).astype(dtype)
 
 
+def smooth_labels(labels: jax.Array, num_classes: int, eps: float) -> jax.Array:
+    """Label smoothing: one-hot rows (1 − ε) · onehot + ε / k, for integer labels (n,)."""
+    return one_hot(labels, num_classes) * (1.0 - eps) + eps / num_classes
+
+
 def one_hot_targets(labels: jax.Array, like: jax.Array) -> jax.Array:
     """Integer labels (n,) as one-hot rows like `like` (n, k); (n, k) targets pass through.
 

@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxcalc import augment, data, mlp, optim, schedules
-from jaxcalc.losses import one_hot
+from jaxcalc.losses import smooth_labels
+from jaxcalc.training.step import epoch_order, inputs
 from jaxcalc.validation import DataError
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,8 +60,8 @@ opt_state = opt.init(params)
 def step(carry, batch):
     params, opt_state = carry
     images, labels, key = batch
-    x = augment.affine(key, images.astype(jnp.float32) / 255.0).reshape(len(labels), -1)
-    y = one_hot(labels, 10) * 0.9 + 0.01  # label smoothing 0.1
+    x = inputs(images, "affine", key)  # scaled to [0, 1], randomly distorted, flattened
+    y = smooth_labels(labels, 10, 0.1)
     loss, grads = mlp.loss_and_grad(params, x, y, activation="relu")
     updates, opt_state = opt.update(grads, opt_state, params)
     return (optim.apply_updates(params, updates), opt_state), loss
@@ -69,10 +70,8 @@ def step(carry, batch):
 # 4. One epoch: a permutation drawn on the device, then every step in one lax.scan.
 @jax.jit
 def epoch(params, opt_state, key):
-    k_order, k_steps = jax.random.split(key)
-    order = jax.random.permutation(k_order, len(train_y))[: steps * args.batch_size]
-    order = order.reshape(steps, args.batch_size)
-    batches = (train_x[order], train_y[order], jax.random.split(k_steps, steps))
+    order, keys = epoch_order(key, len(train_y), args.batch_size)  # (steps, batch), (steps,)
+    batches = (train_x[order], train_y[order], keys)
     (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
     return params, opt_state, losses.mean()
 
@@ -80,7 +79,7 @@ def epoch(params, opt_state, key):
 # 5. Evaluation: the fraction of images whose largest logit is the label.
 @jax.jit
 def accuracy(params, images, labels):
-    x = images.reshape(len(labels), -1).astype(jnp.float32) / 255.0
+    x = inputs(images)
     return jnp.mean(mlp.predict(params, x, activation="relu") == labels)
 
 

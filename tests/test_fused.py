@@ -30,6 +30,8 @@ from jaxcalc.validation import InputError
 N_IN, HIDDEN, BATCH, CLASSES, STEPS = 50, 40, 24, 10, 10
 SHAPE = (5, 10)  # "images" of 50 pixels
 RTOL, ATOL = 1e-5, 1e-6  # float32 rounding after 10 steps (measured: ~1e-7)
+#: Small blocks for interpret mode (tiny shapes, every code path exercised).
+TEST_BLOCKS = Blocks(batch=16, k=16, hidden=16)
 
 
 def config(**overrides) -> training.Config:
@@ -100,7 +102,7 @@ def max_abs_difference(a, b) -> float:
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_fused_step_equals_the_xla_step_after_10_steps(name):
     cfg = CONFIGS[name]
-    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, fused.TEST_BLOCKS)
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, TEST_BLOCKS)
     assert (layout.k_pad, layout.h_pad, layout.o_pad, layout.b_pad) == (64, 48, 16, 32)
     xla, fs, xla_losses, fused_losses = run_both(cfg, layout)
     np.testing.assert_allclose(fused_losses, xla_losses, rtol=RTOL, atol=ATOL)
@@ -116,7 +118,7 @@ def test_fused_step_equals_the_xla_step_after_10_steps(name):
 
 def test_padding_stays_exactly_zero():
     cfg = CONFIGS["adamw+smoothing+ema+schedule"]
-    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, fused.TEST_BLOCKS)
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, TEST_BLOCKS)
     _, fs, _, _ = run_both(cfg, layout)
     true = layout.true_shapes()
     for tree in (fs.params, fs.mu, fs.nu, fs.avg):
@@ -141,7 +143,7 @@ def pallas_calls(cfg: training.Config, layout: Layout, source: fused.Source) -> 
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 @pytest.mark.parametrize("resident", [False, True])
 def test_in_place_updates_are_declared(ema, resident):
-    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, fused.TEST_BLOCKS)
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, TEST_BLOCKS)
     x, y = pad_batch(jnp.zeros((BATCH, N_IN)), jnp.zeros((BATCH,), jnp.int32), layout)
     source = fused.Source(x, y)
     if resident:
@@ -222,7 +224,7 @@ def test_epoch_equals_the_xla_epoch(augment, monkeypatch):
 
 
 def test_state_round_trip_and_optimiser_state():
-    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, fused.TEST_BLOCKS)
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, TEST_BLOCKS)
     for optimizer in ("adam", "adamw"):
         cfg = config(optimizer=optimizer, ema=0.5)
         opt = training.make_optimizer(cfg, STEPS)

@@ -276,24 +276,24 @@ SPECS = {
     ),
 }
 
-if "hessian" in cli.SUBCOMMANDS:  # issue 9's command: broken data, so no spectrum is computed
-    FLAG = st.just([])
-    SPECS["hessian"] = (
-        {"--out": ["{tmp}/out"]},
-        {
-            **dict.fromkeys(("--examples", "--top", "--lanczos-steps"), one(POSITIVE_INT)),
-            **dict.fromkeys(("--samples", "--runs", "--batch-size"), one(POSITIVE_INT)),
-            "--seed": one(NONNEGATIVE_INT),
-            **dict.fromkeys(("--trace", "--density", "--ggn", "--sharpness"), FLAG),
-            "--lr": some(POSITIVE),
-            **dict.fromkeys(("--steps", "--every", "--hidden"), one(POSITIVE_INT)),
-            "--checkpoint": one(["{file}", "{tmp}", "/nonexistent.npz", "/dev/null"]),
-            "--out": one(paths("folder")),
-            "--data-dir": one(paths("data")),
-        },
-        ("--data-dir",),
-        10,
-    )
+# issue 9's command: broken data, so no spectrum is computed
+FLAG = st.just([])
+SPECS["hessian"] = (
+    {"--out": ["{tmp}/out"]},
+    {
+        **dict.fromkeys(("--examples", "--top", "--lanczos-steps"), one(POSITIVE_INT)),
+        **dict.fromkeys(("--samples", "--runs", "--batch-size"), one(POSITIVE_INT)),
+        "--seed": one(NONNEGATIVE_INT),
+        **dict.fromkeys(("--trace", "--density", "--ggn", "--sharpness"), FLAG),
+        "--lr": some(POSITIVE),
+        **dict.fromkeys(("--steps", "--every", "--hidden"), one(POSITIVE_INT)),
+        "--checkpoint": one(["{file}", "{tmp}", "/nonexistent.npz", "/dev/null"]),
+        "--out": one(paths("folder")),
+        "--data-dir": one(paths("data")),
+    },
+    ("--data-dir",),
+    10,
+)
 
 #: (command, option) -> the options it needs besides (another mode of the command) and the
 #: base options that would make it moot.

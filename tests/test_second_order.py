@@ -18,7 +18,7 @@ from jaxcalc.cli.gradcheck import table
 from jaxcalc.losses import cross_entropy, mse
 from jaxcalc.validation import InputError
 
-COMBOS = [(a, loss, "sigmoid" if o == "softmax" else o) for a, loss, o in gradcheck.COMBOS]
+COMBOS = [(a, loss, gradcheck.mlp_output(o)) for a, loss, o in gradcheck.COMBOS]
 STATIC = ("activation", "loss", "output")
 
 

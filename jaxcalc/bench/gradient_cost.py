@@ -16,7 +16,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxcalc.bench.harness import available_memory
+from jaxcalc.bench.harness import available_memory, gib
+from jaxcalc.calculus import CHUNK
 from jaxcalc.validation import InputError, check_positive_int
 
 
@@ -32,7 +33,7 @@ def forward_difference_gradient(f: Callable[[jax.Array], jax.Array], h: float = 
     def grad(x: jax.Array) -> jax.Array:
         fx = f(x)
         bumped = lambda i: f(x.at[i].add(h))  # noqa: E731
-        return (jax.lax.map(bumped, jnp.arange(x.size), batch_size=256) - fx) / h
+        return (jax.lax.map(bumped, jnp.arange(x.size), batch_size=CHUNK) - fx) / h
 
     return grad
 
@@ -75,7 +76,7 @@ def gradient_cost(
     measured size m they are predicted as fd(n) = fd(m) · (n / m)², and before any was
     measured as (n + 1) · f(n); where that prediction exceeds `max_fd_seconds` (for the
     first, to be measured as an anchor, max(`max_fd_seconds`, `ANCHOR_SECONDS`)), or its
-    vmapped chunk of 256 perturbed copies of x would not fit in memory, it is reported
+    vmapped chunk of `CHUNK` (256) perturbed copies of x would not fit in memory, it is reported
     instead of measured, flagged `finite_difference_measured=False`. It is a lower bound:
     past the caches each evaluation slows further (n = 10⁵ measured 149-268 s on a 2-core
     CPU against ~64 s predicted). `progress` is called with each point. `InputError` for a
@@ -85,8 +86,8 @@ def gradient_cost(
     for n in sizes:
         if check_positive_int("sizes", n) * BYTES_PER_ELEMENT > available:
             raise InputError(
-                f"sizes: n = {n} needs more than the {available / 2**30:.3g} GiB of memory "
-                "available; use smaller --sizes"
+                f"sizes: n = {n} needs more memory than is available ({gib(available)}); "
+                "use smaller --sizes"
             )
     f = jax.jit(chain_function)
     reverse = jax.jit(jax.grad(chain_function))
@@ -101,7 +102,7 @@ def gradient_cost(
             predicted, cap = (n + 1) * f_s, max(max_fd_seconds, ANCHOR_SECONDS)
         else:
             predicted, cap = last.finite_difference_seconds * (n / last.n) ** 2, max_fd_seconds
-        if predicted <= cap and 256 * BYTES_PER_ELEMENT * n <= available:
+        if predicted <= cap and CHUNK * BYTES_PER_ELEMENT * n <= available:
             fd_s, measured = _median_seconds(lambda: fd(x), 1), True  # noqa: B023
         else:
             fd_s, measured = predicted, False

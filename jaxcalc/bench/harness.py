@@ -2,11 +2,11 @@
 
 - `BenchConfig` (what to time) and `Row` (one implementation's result);
 - `Job`: the config, the data and the JAX device every runner gets, with the training
-  set-up of the jaxcalc implementations;
+  set-up of the jaxcalc implementations and the images as float rows (`float_rows`);
 - `attempt` (a runner that raises is recorded, not raised; `Skip` marks one that cannot run
   here), `interleave` (an epoch of each implementation in turn) and `set_throughput`;
-- memory: `peak_rss` (the process's peak resident memory) and `xla_memory` (an executable's
-  buffers);
+- memory: `peak_rss` (the process's peak resident memory), `xla_memory` (an executable's
+  buffers) and `gib` (bytes for a message);
 - `machine` (what the numbers were measured on), `jax_device`, `training_data`,
   `progress_to_stderr`.
 """
@@ -28,7 +28,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxcalc import training
-from jaxcalc.data import load, locate
+from jaxcalc.data import PIXELS, load, locate
 from jaxcalc.validation import InputError, RunError, check_choice, check_positive_int
 
 #: The implementations a config may name, with their labels (see `jaxcalc.bench.training`).
@@ -84,7 +84,7 @@ class BenchConfig:
         need, available = memory_needed(self, devices), available_memory()
         if need > available:
             raise InputError(
-                f"the benchmark would need {_gib(need)} of memory, {_gib(available)} are "
+                f"the benchmark would need {gib(need)} of memory, {gib(available)} are "
                 "available; use a smaller --hidden, --batch-size, --train-size or "
                 f"--peak-size{', or fewer --devices' if devices > 1 else ''}"
             )
@@ -105,7 +105,7 @@ def memory_needed(cfg: BenchConfig, devices: int = 1) -> int:
     one copy per device), the model with its gradients and Adam state (per device and per
     implementation, as they are compiled side by side), a batch's activations (per step of
     the scan's unroll), and the three (n, n) float32 matrices of the peak matmul."""
-    n, pixels, hidden = cfg.train_size or 60_000, 28 * 28, cfg.hidden
+    n, pixels, hidden = cfg.train_size or 60_000, PIXELS, cfg.hidden
     data = n * (pixels + 8) * (1 + devices) + 4 * n * pixels
     params = hidden * (pixels + 1 + N_CLASSES) + N_CLASSES
     model = 4 * params * 6 * devices * len(cfg.impls)
@@ -122,7 +122,8 @@ def available_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _gib(nbytes: int) -> str:
+def gib(nbytes: int) -> str:
+    """`nbytes` in GiB for a message: "about 1.5 GiB"."""
     return f"about {nbytes / 2**30:.3g} GiB" if nbytes < 2**100 else "more than 2^70 GiB"
 
 
@@ -261,6 +262,11 @@ class Job:
             self.put(state, mesh),
             self.put((self.images, self.labels), mesh),
         )
+
+    def float_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The images as float32 rows (n, h·w) in [0, 1], with the labels (on the host)."""
+        x = self.images.reshape(len(self.images), -1).astype(np.float32) / np.float32(255)
+        return x, self.labels
 
     def epoch_progress(self, name: str) -> Callable[[int], None]:
         """`e -> None` reporting epoch e (0: the warm-up) of `name`."""

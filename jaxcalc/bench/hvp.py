@@ -40,6 +40,7 @@ from jaxcalc.bench.harness import (
     interleave,
     jax_device,
     machine,
+    set_throughput,
     training_data,
 )
 
@@ -79,8 +80,8 @@ def _problem(job: Job, hidden: int):
     params = mlp.init_params(k_params, (job.images[0].size, hidden, 10), activation="relu")
     v = jax.tree.map(lambda p, k: jax.random.normal(k, p.shape, p.dtype), params,
                      dict(zip(params, jax.random.split(k_v, 4), strict=True)))  # fmt: skip
-    x = job.images.reshape(len(job.images), -1).astype(np.float32) / np.float32(255)
-    return jax.device_put((params, jnp.asarray(x), jnp.asarray(job.labels), v), job.device)
+    x, labels = job.float_rows()
+    return jax.device_put((params, jnp.asarray(x), jnp.asarray(labels), v), job.device)
 
 
 def _compiled(row: Row, fn: Callable, *args: Any) -> Callable[[int], None]:
@@ -160,8 +161,7 @@ def run_hvp_bench(
             runs.append((impl, row, runner))
     interleave(job, runs)
     for row in rows:
-        if row.status == "ok" and row.epoch_seconds:
-            row.samples_per_second = examples / float(np.median(row.epoch_seconds))
+        set_throughput(job, row)  # one epoch = one call over all `examples` images
     config = {"examples": examples, "hidden": hidden, "repeats": repeats, "device": device}
     config["lanczos_steps"] = lanczos_steps
     return HvpResult(config, machine(job.device), source, rows)

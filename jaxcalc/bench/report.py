@@ -44,8 +44,10 @@ def aligned_rows(
     return rows + [fmt_row(line[:-1]) + (f"  {line[-1]}" if line[-1] else "") for line in lines]
 
 
-def _load(m: dict[str, Any]) -> str:
-    return "?" if m["load_average"] is None else " ".join(f"{x:.2f}" for x in m["load_average"])
+def machine_line(m: dict[str, Any]) -> str:
+    """The line "machine: <device>, <n> CPUs, load <averages>" of a `harness.machine` dict."""
+    load = "?" if m["load_average"] is None else " ".join(f"{x:.2f}" for x in m["load_average"])
+    return f"machine: {m['jax_device']}, {m['cpu_count']} CPUs, load {load}"
 
 
 def _median(seconds: Sequence[float]) -> float | None:
@@ -77,8 +79,7 @@ def training_table(result: BenchResult) -> str:
     out = [
         f"job: 784-{result.config['hidden']}-10 ReLU, Adam, batch {result.config['batch_size']}, "
         f"{result.train_size} images/epoch; data: {result.data}",
-        f"machine: {result.machine['jax_device']}, {result.machine['cpu_count']} CPUs, "
-        f"load {_load(result.machine)}; matmul peak {result.matmul_peak_flops / 1e9:,.1f} "
+        f"{machine_line(result.machine)}; matmul peak {result.matmul_peak_flops / 1e9:,.1f} "
         f"GFLOP/s; {result.flops_per_sample / 1e6:.2f} MFLOP/sample",
         "",
         *aligned_rows(head, lines, left=(0, 6)),
@@ -139,8 +140,7 @@ def scaling_table(result: ScalingResult) -> str:
         f"job: 784-{cfg['hidden']}-10 ReLU, Adam, global batch {cfg['batch_size']} split over "
         f"the devices, {result.train_size} images/epoch, scan unroll {cfg['unroll']}; "
         f"data: {result.data}",
-        f"machine: {result.machine['jax_device']}, {result.machine['cpu_count']} CPUs, "
-        f"load {_load(result.machine)}",
+        machine_line(result.machine),
         "",
         *aligned_rows(head, lines),
     ]
@@ -198,9 +198,8 @@ def hvp_table(result: HvpResult) -> str:
     out = [
         f"job: H v of the mean cross-entropy of 784-{cfg['hidden']}-10 ReLU over "
         f"{cfg['examples']} images at once; data: {result.data}",
-        f"machine: {result.machine['jax_device']}, {result.machine['cpu_count']} CPUs, "
-        f"load {_load(result.machine)}; median of {cfg['repeats']} interleaved calls after a "
-        f"warm-up; lanczos: {cfg['lanczos_steps']} steps, k = 1",
+        f"{machine_line(result.machine)}; median of {cfg['repeats']} interleaved calls after "
+        f"a warm-up; lanczos: {cfg['lanczos_steps']} steps, k = 1",
         "",
         *aligned_rows(head, lines),
         "",

@@ -130,12 +130,11 @@ def compile_fused_scan(job: Job, row: Row) -> EpochRunner:
         fused.check_fused(tcfg, 1, platform)
     except InputError:
         raise Skip(f"needs a GPU; {fused.INTERPRET_ENV}=1 interprets its kernels (slow)") from None
-    opt = training.make_optimizer(tcfg, job.steps)
-    state = job.put(training.init_state(tcfg, opt, job.images[0].size, N_CLASSES))
+    _, state, data = job.jax_setup("manual", training.make_optimizer(tcfg, job.steps))
     epoch = fused.make_fused_epoch(
         tcfg, job.steps, N_CLASSES, platform=platform, unroll=job.cfg.unroll
     )
-    return _compile_epoch(job, row, epoch, state, job.put((job.images, job.labels)), None)
+    return _compile_epoch(job, row, epoch, state, data, None)
 
 
 def _loop_step(job: Job) -> tuple[Callable, training.TrainState, tuple]:
@@ -191,11 +190,6 @@ def run_manual_nojit(job: Job, row: Row) -> None:
     row.peak_memory_bytes, row.memory_measure = rss.get("bytes"), "peak RSS rise"
 
 
-def _float_rows(job: Job) -> tuple[np.ndarray, np.ndarray]:
-    x = job.images.reshape(len(job.images), -1).astype(np.float32) / np.float32(255)
-    return x, job.labels
-
-
 def _peer(row: Row, make: Callable[[], Callable[[], None]]) -> EpochRunner:
     """A peer's trainer (`make()` returns `epoch()`); its memory is the peak RSS rise over
     its set-up plus its warm-up epoch."""
@@ -215,7 +209,7 @@ def _peer(row: Row, make: Callable[[], Callable[[], None]]) -> EpochRunner:
 
 
 def prepare_numpy(job: Job, row: Row) -> EpochRunner:
-    x, y = _float_rows(job)
+    x, y = job.float_rows()
     row.note = "CPU"
     return _peer(
         row,
@@ -231,7 +225,7 @@ def prepare_torch(job: Job, row: Row) -> EpochRunner:
     device = "cuda" if job.cfg.device == "gpu" else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise Skip(f"PyTorch {torch.__version__} sees no CUDA device")
-    x, y = _float_rows(job)
+    x, y = job.float_rows()
     row.note = f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads"
     kwargs = dict(hidden=job.cfg.hidden, batch_size=job.cfg.batch_size, device=device)
     if device == "cpu":

@@ -126,10 +126,16 @@ def run(args: argparse.Namespace) -> int:
     return run_scaling(args) if args.devices else run_training(args)
 
 
+def given(**options):
+    """The options given on the command line (not None): the rest keep the defaults of the
+    function they are passed to, where they live."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def bench_config(args: argparse.Namespace, default_impls: tuple[str, ...]) -> BenchConfig:
     return BenchConfig(
         impls=tuple(dict.fromkeys(args.impl or default_impls)),
-        hidden=args.hidden or 512,
+        **given(hidden=args.hidden),
         batch_size=args.batch_size,
         epochs=args.epochs,
         device=args.device,
@@ -192,14 +198,18 @@ def run_gradient_cost(args: argparse.Namespace) -> int:
     return write_outputs(args, out, lambda: gradient_cost_figure(points), DEFAULT_COST_PLOT)
 
 
-def write_outputs(args: argparse.Namespace, json_obj, figure, default_plot: str) -> int:
-    """Write `--json` (if asked) and the PNG from `figure()` (unless `--no-plot`)."""
+def write_outputs(
+    args: argparse.Namespace, json_obj, figure=None, default_plot: str | None = None
+) -> int:
+    """Write `--json` (if asked) and the PNG from `figure()` (unless `--no-plot`; none
+    without a `figure`)."""
     from jaxcalc.files import write_json
-    from jaxcalc.plots import save
 
     if args.json:
         print(f"wrote {write_json(args.json, json_obj)}")
-    if not args.no_plot:
+    if figure is not None and not args.no_plot:
+        from jaxcalc.plots import save
+
         print(f"wrote {save(figure(), args.plot or default_plot)}")
     return 0
 
@@ -209,7 +219,6 @@ def run_hvp(args: argparse.Namespace) -> int:
     from jaxcalc.bench.harness import progress_to_stderr
     from jaxcalc.bench.hvp import run_hvp_bench
     from jaxcalc.bench.report import hvp_table
-    from jaxcalc.files import write_json
     from jaxcalc.validation import InputError
 
     other = [f for f, on in (("--devices", args.devices), ("--gradient-cost", args.gradient_cost),
@@ -217,8 +226,7 @@ def run_hvp(args: argparse.Namespace) -> int:
     if other:
         raise InputError(f"--hvp is a run of its own; drop {', '.join(other)}")
     result = run_hvp_bench(
-        examples=args.train_size or 10_000,
-        hidden=args.hidden or 1024,
+        **given(examples=args.train_size, hidden=args.hidden),
         repeats=args.epochs,
         device=args.device,
         synthetic=args.synthetic,
@@ -226,6 +234,4 @@ def run_hvp(args: argparse.Namespace) -> int:
         progress=progress_to_stderr,
     )
     print(hvp_table(result))
-    if args.json:
-        print(f"wrote {write_json(args.json, result.to_json())}")
-    return 0
+    return write_outputs(args, result.to_json())

@@ -15,6 +15,8 @@ SPECTRUM_ONLY = ("checkpoint", "top", "trace", "density", "ggn", "samples", "run
 SHARPNESS_ONLY = ("lr", "steps", "every", "hidden", "activation", "loss")
 #: Caps on the sizes: beyond them a run would only take hours or exhaust memory.
 IMAGES, PRODUCTS, GD_STEPS, HIDDEN = 60_000, 100_000, 1_000_000, 100_000
+#: The spectrum's options with a default (also what `check` counts as not given).
+DEFAULTS = {"top": 1, "samples": 30, "runs": 3}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,13 +38,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add, cap = p.add_argument, positive_int_at_most
     add("--checkpoint", metavar="FILE", help="from jaxcalc train: runs/mnist/checkpoint.npz")
     add("--examples", type=cap(IMAGES), metavar="N", help="images (10000; sharpness 5000)")
-    add("--top", type=cap(1000), default=1, metavar="K", help="top eigenvalues (default 1)")
+    top, samples, runs = DEFAULTS["top"], DEFAULTS["samples"], DEFAULTS["runs"]
+    add("--top", type=cap(1000), default=top, metavar="K", help=f"top eigenvalues (default {top})")
     add("--trace", action="store_true", help="Hutchinson's trace estimate and its standard error")
     add("--density", action="store_true", help="spectral density by Lanczos quadrature")
     add("--ggn", action="store_true", help="the Gauss-Newton G too, beside H")
     add("--lanczos-steps", type=cap(10_000), metavar="M", help="(default max(20, 2K + 10))")
-    add("--samples", type=cap(PRODUCTS), default=30, help="trace probes (default 30)")
-    add("--runs", type=cap(1000), default=3, help="density: Lanczos runs (default 3)")
+    add("--samples", type=cap(PRODUCTS), default=samples, help=f"trace probes (default {samples})")
+    add("--runs", type=cap(1000), default=runs, help=f"density: Lanczos runs (default {runs})")
     add("--batch-size", type=cap(IMAGES), default=2000, help="rows per chunk (default 2000)")
     add("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     add("--data-dir", metavar="DIR", help="folder holding the four IDX files")
@@ -64,18 +67,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _given(args: argparse.Namespace, name: str) -> bool:
-    default = {"top": 1, "samples": 30, "runs": 3}.get(name)
     value = getattr(args, name)
-    return value not in (None, False, default)
+    return value not in (None, False, DEFAULTS.get(name))
 
 
 def check(args: argparse.Namespace) -> None:
     """Refuse a bad combination of options before any work (`InputError`)."""
     from jaxcalc.cli import check_writable
+    from jaxcalc.training.config import SEEDS
     from jaxcalc.validation import InputError
 
     check_writable(args.out, "--out", folder=True)
-    if args.seed >= 2**32:  # jax.random.key keeps a seed's low 32 bits
+    if args.seed >= SEEDS:
         raise InputError(f"--seed must be below 2**32, got {args.seed}")
     flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
     if args.sharpness:
@@ -117,7 +120,7 @@ def _network(args: argparse.Namespace):
 def run_spectrum(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxcalc import hessian, mlp
+    from jaxcalc import data, hessian, mlp
     from jaxcalc.bench.harness import machine, progress_to_stderr
     from jaxcalc.curvature import lanczos_steps
     from jaxcalc.files import write_json
@@ -127,9 +130,11 @@ def run_spectrum(args: argparse.Namespace) -> int:
     params, cfg, source = _network(args)
     n_params = sum(int(p.size) for p in params.values())
     lanczos_steps(n_params, args.top, args.lanczos_steps)  # refused before any work
-    lanczos_steps(n_params, 1, 40)  # the density's runs
+    lanczos_steps(n_params, 1, hessian.DENSITY_STEPS)  # the density's runs
     n = args.examples or 10_000
-    x, y, labels = hessian.training_examples(cfg, n, args.data_dir)
+    d = data.load(cfg.dataset, data_dir=args.data_dir, val_size=cfg.val_size, val_fold=cfg.val_fold)
+    d = hessian.examples(cfg, d, n, 8)  # 8 test digits for the saliency maps
+    x, y, labels = hessian.training_examples(cfg, d)
     scores = jax.jit(lambda p, x, y, labels: (
         mlp.loss_fn(p, x, y, activation=cfg.activation),
         mlp.accuracy(p, x, labels, activation=cfg.activation),
@@ -151,7 +156,7 @@ def run_spectrum(args: argparse.Namespace) -> int:
         lanczos_steps=args.lanczos_steps, samples=args.samples, runs=args.runs,
         batch_size=args.batch_size, progress=progress_to_stderr,
     )  # fmt: skip
-    x_test, images, test_labels = hessian.test_examples(cfg, 8, args.data_dir)
+    x_test, images, test_labels = hessian.test_examples(d)
     maps, predictions = hessian.saliency(params, x_test, activation=cfg.activation)
     print(spectrum_table(info, spectra))
     out = Path(args.out)

@@ -37,11 +37,11 @@ from jaxcalc.training import (
     fit,
     processes,
 )
+from jaxcalc.training.checkpoint import resume_advice
 from jaxcalc.training.config import KERNELS
 from jaxcalc.validation import RunError
 
 PROG = "jaxcalc train"
-NO_CHECKPOINT = "no checkpoint was written yet (one is written after each epoch)"
 FIGURES = "jaxcalc.plots.training"  # the figures' module (matplotlib): imported when needed
 
 
@@ -163,11 +163,10 @@ def run(args: argparse.Namespace) -> int:
         if jax.process_count() == 1:
             raise
         first = str(e).strip().splitlines()[0][:200]
-        advice = processes.resume_advice(out / CHECKPOINT)
+        advice = resume_advice(out / CHECKPOINT)
         raise RunError(f"lost contact with another process ({first}); {advice}") from None
     except KeyboardInterrupt as e:
-        saved = out / CHECKPOINT
-        where = f"--resume continues from {saved}" if saved.is_file() else NO_CHECKPOINT
+        where = resume_advice(out / CHECKPOINT)
         stopped = "terminated" if isinstance(e, Terminated) else "interrupted"
         print(f"{PROG}: {stopped}; {where}", file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130

@@ -26,7 +26,7 @@ in a row), `state` (to and from the training state), `epoch` (the scan epoch tha
 `jaxcalc train --kernel fused` and `jaxcalc bench --impl fused-scan` run).
 """
 
-from jaxcalc.fused.adam import Hyper, coefficient_table
+from jaxcalc.fused.adam import coefficient_table
 from jaxcalc.fused.batch import Source
 from jaxcalc.fused.epoch import (
     BLOCKS_ENV,
@@ -36,18 +36,12 @@ from jaxcalc.fused.epoch import (
     interpret_mode,
     make_fused_epoch,
 )
-from jaxcalc.fused.layout import TEST_BLOCKS, Blocks, Layout, pad_batch, pad_tree, unpad_tree
 from jaxcalc.fused.state import from_fused, to_fused
-from jaxcalc.fused.step import FusedState, make_fused_step
+from jaxcalc.fused.step import make_fused_step
 
 __all__ = [
     "BLOCKS_ENV",
     "INTERPRET_ENV",
-    "TEST_BLOCKS",
-    "Blocks",
-    "FusedState",
-    "Hyper",
-    "Layout",
     "Source",
     "check_config",
     "check_fused",
@@ -56,8 +50,5 @@ __all__ = [
     "interpret_mode",
     "make_fused_epoch",
     "make_fused_step",
-    "pad_batch",
-    "pad_tree",
     "to_fused",
-    "unpad_tree",
 ]

@@ -44,7 +44,7 @@ def coefficients(
 ) -> jax.Array:
     """[−α_t, c₁, c₂, 0] for the update after `count` updates (t = count + 1)."""
     lr = learning_rate(count) if callable(learning_rate) else learning_rate
-    t = jnp.where(count < jnp.iinfo(jnp.int32).max, count + 1, count)  # as optim saturates
+    t = optim.safe_increment(count)
     c1 = 1 - hyper.b1**t
     c2 = 1 - hyper.b2**t
     parts = [-jnp.asarray(lr, jnp.float32), c1, c2, jnp.zeros([], jnp.float32)]
@@ -56,9 +56,15 @@ def coefficient_table(
 ) -> jax.Array:
     """(steps, N_COEFS): row i the coefficients of the i-th update after `count` updates,
     computed by XLA once for a whole epoch (no scalar work left between the kernels)."""
-    counts = count + jnp.arange(steps, dtype=jnp.int32)
-    counts = jnp.where(counts < count, jnp.iinfo(jnp.int32).max, counts)  # saturate, no wrap
+    counts = advance(count, jnp.arange(steps, dtype=jnp.int32))
     return jax.vmap(lambda c: coefficients(c, learning_rate, hyper))(counts)
+
+
+def advance(count: jax.Array, steps: int | jax.Array) -> jax.Array:
+    """count + steps (elementwise for an array of steps), saturating at the int32 maximum
+    as `steps` updates of `optim` do (`optim.safe_increment` each)."""
+    top = jnp.iinfo(jnp.int32).max
+    return jnp.where(count <= top - steps, count + steps, top).astype(count.dtype)
 
 
 def at(coefs_ref, step: Any) -> tuple[Any, Any, Any]:

@@ -27,14 +27,13 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxcalc import augment
 from jaxcalc.fused import adam
 from jaxcalc.fused.batch import Source
 from jaxcalc.fused.layout import Blocks, Layout, pad_batch, pad_to
 from jaxcalc.fused.state import adam_state, from_fused, to_fused
 from jaxcalc.fused.step import make_fused_step
 from jaxcalc.training.config import Config
-from jaxcalc.training.step import TrainState, learning_rate
+from jaxcalc.training.step import TrainState, epoch_order, inputs, learning_rate
 from jaxcalc.validation import InputError
 
 INTERPRET_ENV = "JAXCALC_PALLAS_INTERPRET"  # "1": run the kernels in interpret mode off a GPU
@@ -75,10 +74,11 @@ def check_config(cfg: Config, devices: int = 1) -> None:
         )
 
 
-def check_fused(cfg: Config, devices: int, platform: str) -> bool:
-    """`check_config` and `interpret_mode` at once, before any work: whether to interpret."""
+def check_fused(cfg: Config, devices: int, platform: str) -> None:
+    """`check_config` and `interpret_mode` at once, before any work: `InputError` unless
+    the fused epoch can run `cfg` on `devices` devices of `platform`."""
     check_config(cfg, devices)
-    return interpret_mode(platform)
+    interpret_mode(platform)
 
 
 def hyper(cfg: Config) -> adam.Hyper:
@@ -114,21 +114,9 @@ def default_blocks(batch_size: int = 128) -> Blocks:
 
 def batch_inputs(cfg: Config, layout: Layout, images, labels, key) -> tuple[jax.Array, jax.Array]:
     """x (Bp, Kp) and labels (Bp,) of a batch of uint8 images, as `training.make_step`
-    prepares them (scaled to [0, 1], distorted with the first half of `key`), padded."""
+    prepares them (`training.step.inputs`, distorted with the first half of `key`), padded."""
     k_augment, _ = jax.random.split(key)
-    x = images.astype(jnp.float32) / 255.0
-    if cfg.augment != "none":
-        x = augment.AUGMENTATIONS[cfg.augment](k_augment, x)
-    return pad_batch(x.reshape(x.shape[0], -1), labels, layout)
-
-
-def batch_order(key: jax.Array, n: int, batch_size: int) -> tuple[jax.Array, jax.Array]:
-    """(order (steps, batch), keys (steps,)): the batches and step keys of an epoch, drawn
-    from `key` exactly as `training.make_epoch` draws them."""
-    steps = n // batch_size
-    k_order, k_steps = jax.random.split(key)
-    order = jax.random.permutation(k_order, n)[: steps * batch_size]
-    return order.reshape(steps, batch_size), jax.random.split(k_steps, steps)
+    return pad_batch(inputs(images, cfg.augment, k_augment), labels, layout)
 
 
 def resident(images: jax.Array, labels: jax.Array, order: jax.Array, layout: Layout) -> Source:
@@ -164,7 +152,7 @@ def make_fused_epoch(
     def epoch(state: TrainState, images: jax.Array, labels: jax.Array, key: jax.Array):
         layout = Layout(math.prod(images.shape[1:]), cfg.hidden, n_classes, cfg.batch_size, blocks)
         step = make_fused_step(layout, hp, smoothing=cfg.label_smoothing, interpret=interpret)
-        order, keys = batch_order(key, labels.shape[0], cfg.batch_size)
+        order, keys = epoch_order(key, labels.shape[0], cfg.batch_size)
         steps = order.shape[0]
         coefs = adam.coefficient_table(adam_state(state.opt_state).count, steps, lr, hp)
         source = resident(images, labels, order, layout) if cfg.augment == "none" else None

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
+from jaxcalc import activations
 from jaxcalc.fused.batch import Reader, Source, source_specs
 from jaxcalc.fused.layout import Blocks, Layout
 
@@ -36,7 +37,7 @@ def _forward_kernel(step_ref, *refs, blocks: Blocks, n_source: int):
 
     acc = jnp.zeros(h_ref.shape, jnp.float32)
     z1 = jax.lax.fori_loop(0, w1_ref.shape[0] // bk, k_step, acc) + b1_ref[...][None, :]
-    h1 = jnp.maximum(z1, 0.0)
+    h1 = activations.relu(z1)
     h_ref[...] = h1
     b2 = jnp.where(pl.program_id(1) == 0, b2_ref[...], 0.0)
     part_ref[...] = blocks.dot(h1, w2_ref[...]) + b2[None, :]

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
+from jaxcalc import activations
 from jaxcalc.fused import adam
 from jaxcalc.fused.batch import Reader, Source, source_specs
 from jaxcalc.fused.layout import Layout
@@ -43,10 +44,7 @@ def softmax_cross_entropy(
     col = jnp.arange(z2.shape[1])[None, :]
     valid = (col < n_out) & (row0 + jnp.arange(z2.shape[0])[:, None] < batch)
     z = jnp.where(col < n_out, z2, -jnp.inf)
-    z_max = jnp.max(z, axis=1)[:, None]
-    e = jnp.exp(z - z_max)
-    total = jnp.sum(e, axis=1)[:, None]
-    p = e / total
+    p = activations.softmax(z, axis=1)
     y = (labels[:, None] == col).astype(jnp.float32)  # padded rows are masked below
     if smoothing:
         y = jnp.where(valid, y * (1.0 - smoothing) + smoothing / n_out, 0.0)
@@ -54,7 +52,7 @@ def softmax_cross_entropy(
     else:
         dz2 = (p - y) / batch
     dz2 = jnp.where(valid, dz2, 0.0)
-    log_p = jnp.where(valid, y * (z - z_max - jnp.log(total)), 0.0)
+    log_p = jnp.where(valid, y * activations.log_softmax(z, axis=1), 0.0)
     return dz2, jnp.sum(jnp.sum(log_p, axis=1), axis=0)
 
 
@@ -87,7 +85,7 @@ def _head_kernel(
         labels = src.labels(src.rows(c * bb, bb))
         dz2, xent_c = softmax_cross_entropy(z2, labels, c * bb, layout, smoothing)
         h1 = h_ref[rows, :]
-        dz1 = bl.dot(dz2, w2, trans_b=True) * (h1 > 0).astype(jnp.float32)
+        dz1 = bl.dot(dz2, w2, trans_b=True) * activations.relu_grad_from_output(h1)
         dz1_ref[rows, :] = dz1
         dw2 = dw2 + bl.dot(h1, dz2, trans_a=True)
         return dw2, db1 + jnp.sum(dz1, axis=0), db2 + jnp.sum(dz2, axis=0), xent + xent_c

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental.pallas import triton as plgpu
 
-from jaxcalc.validation import InputError, check_choice
+from jaxcalc.validation import InputError, check_choice, check_positive_int
 
 PRECISIONS = ("default", "highest")
 MIN_DOT = 16  # Triton's tl.dot: every side of a product at least 16
@@ -59,8 +59,7 @@ class Blocks:
             if not (_is_pow2(value) and value >= MIN_DOT):
                 raise InputError(f"block {name} must be a power of 2 >= {MIN_DOT}, got {value!r}")
         for name in ("num_warps", "num_stages"):
-            if not (isinstance(getattr(self, name), int) and getattr(self, name) > 0):
-                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+            check_positive_int(name, getattr(self, name))
         check_choice("precision", self.precision, PRECISIONS)
         return self
 
@@ -75,10 +74,6 @@ class Blocks:
     def compiler_params(self) -> plgpu.CompilerParams:
         """Triton's launch settings (ignored in interpret mode)."""
         return plgpu.CompilerParams(num_warps=self.num_warps, num_stages=self.num_stages)
-
-
-#: Small blocks for tests in interpret mode (tiny shapes, every code path exercised).
-TEST_BLOCKS = Blocks(batch=16, k=16, hidden=16)
 
 
 class Layout(NamedTuple):

@@ -17,12 +17,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxcalc.fused.adam import advance
 from jaxcalc.fused.layout import Layout, pad_tree, unpad_tree
 from jaxcalc.fused.step import FusedState
 from jaxcalc.training.step import TrainState
 from jaxcalc.validation import InputError
-
-INT32_MAX = jnp.iinfo(jnp.int32).max
 
 
 def _is_namedtuple(node: Any) -> bool:
@@ -46,19 +45,13 @@ def _rebuild(node: Any, fn: Callable[[Any], Any]) -> Any:
 
 def adam_state(opt_state: Any) -> Any:
     """The one node of `opt_state` with Adam's moments (fields `count`, `mu`, `nu`)."""
-    found: list[Any] = []
-    _rebuild(opt_state, lambda n: found.append(n) if _is_adam(n) else None)
+    found = [n for n in jax.tree.leaves(opt_state, is_leaf=_is_adam) if _is_adam(n)]
     if len(found) != 1 or "count" not in found[0]._fields:
         raise InputError(
             "the fused step needs an Adam optimiser state (count, mu, nu); "
             f"found {len(found)} in {type(opt_state).__name__}"
         )
     return found[0]
-
-
-def advance(count: jax.Array, steps: int) -> jax.Array:
-    """count + steps, saturating at the int32 maximum (as `steps` updates of optim do)."""
-    return jnp.where(count <= INT32_MAX - steps, count + steps, INT32_MAX).astype(count.dtype)
 
 
 def to_fused(state: TrainState, layout: Layout) -> FusedState:

@@ -111,6 +111,13 @@ def load_checkpoint(path: Path, cfg: Config) -> tuple[TrainState, list]:
     return state, history
 
 
+def resume_advice(path: Path) -> str:
+    """What a stopped run can do next: `--resume` from the checkpoint at `path`, if any."""
+    if path.is_file():
+        return f"--resume continues from {path}"
+    return "no checkpoint was written yet (one is written after each epoch)"
+
+
 class Writer:
     """Writes checkpoints on a background thread, one at a time, so that training goes on.
 

@@ -39,7 +39,7 @@ from jaxcalc.training.config import MAX_STEPS, Config
 from jaxcalc.training.step import (
     TrainState,
     eval_params,
-    init_state,
+    fresh_state,
     make_epoch,
     make_optimizer,
     make_predict,
@@ -142,53 +142,48 @@ def prepare(
             f"epochs {cfg.epochs} x {steps} steps per epoch exceeds 2**31 - 1 updates, what the "
             "optimiser's int32 step count holds; use fewer --epochs"
         )
-    opt = make_optimizer(cfg, steps * cfg.epochs)
-    state = init_state(cfg, opt, int(np.prod(data.train_images.shape[1:])), len(data.classes))
-    history: list[dict] = []
     if resume:
         state, history = checkpoint.load_checkpoint(path, cfg)
+    else:
+        state, history = fresh_state(cfg), []
     with ThreadPoolExecutor(1, thread_name_prefix="jaxcalc-compile") as pool:
-        shapes = _shapes(mesh, state, data, cfg, n_train)
+        shapes = _shapes(mesh, _host_arrays(cfg, state, data))
         compiling = pool.submit(compile_programs, cfg, mesh, steps, len(data.classes), shapes)
         t0 = time.perf_counter()
-        run = _on_devices(cfg, mesh, path, data, state, history, steps)
+        if cfg.deskew:
+            data = deskewed(data)
+        state, train, eval_sets, test_x = parallel.replicate(mesh, _host_arrays(cfg, state, data))
         seconds["preprocess"] = time.perf_counter() - t0
         programs, seconds["compile"] = compiling.result()
-    run.seconds.update(seconds)
+    run = Run(cfg, mesh, path, data, state, history, train, eval_sets, test_x, steps, seconds)
     return run, programs
 
 
-def _on_devices(cfg, mesh, path, data, state, history, steps) -> Run:
-    """Deskew the images (if asked) and copy the data and the state onto the mesh."""
-    if cfg.deskew:
-        data = deskewed(data)
+def _host_arrays(cfg: Config, state: TrainState, data: Data) -> tuple:
+    """(state, (train images, labels), {name: (images, labels)} to score, test images):
+    what goes onto the mesh, as host arrays."""
     train_x, train_y = data.train_images[: cfg.train_limit], data.train_labels[: cfg.train_limit]
     train_y = train_y.astype(np.int32)
     eval_sets = {"train": (train_x[:TRAIN_EVAL_SIZE], train_y[:TRAIN_EVAL_SIZE])}
     if len(data.val_labels):
         eval_sets["val"] = (data.val_images, data.val_labels.astype(np.int32))
-    state, train, eval_sets, test_x = parallel.replicate(
-        mesh, (state, (train_x, train_y), eval_sets, data.test_images)
-    )
-    return Run(cfg, mesh, path, data, state, history, train, eval_sets, test_x, steps, {})
+    return state, (train_x, train_y), eval_sets, data.test_images
 
 
-def _shapes(mesh: Mesh, state: TrainState, data: Data, cfg: Config, n_train: int) -> dict:
-    """Shapes and shardings of the programs' arguments: all that compiling needs."""
+def _shapes(mesh: Mesh, arrays: tuple) -> dict:
+    """Shapes and shardings of the programs' arguments (from `_host_arrays`): all that
+    compiling needs."""
     replicated = NamedSharding(mesh, P())
 
-    def like(shape, dtype) -> jax.ShapeDtypeStruct:
-        return jax.ShapeDtypeStruct(shape, dtype, sharding=replicated)
+    def like(a) -> jax.ShapeDtypeStruct:
+        return jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=replicated)
 
-    image = data.train_images.shape[1:]
-    evals = [min(n_train, TRAIN_EVAL_SIZE)] + (
-        [len(data.val_labels)] if len(data.val_labels) else []
-    )
+    state, train, eval_sets, test_x = jax.tree.map(like, arrays)
     return {
-        "state": jax.tree.map(lambda a: like(a.shape, a.dtype), state),
-        "train": (like((n_train, *image), np.uint8), like((n_train,), np.int32)),
-        "key": like((2,), np.uint32),
-        "images": [like((n, *image), np.uint8) for n in [*evals, len(data.test_labels)]],
+        "state": state,
+        "train": train,
+        "key": like(jax.random.PRNGKey(0)),
+        "images": [x for x, _ in eval_sets.values()] + [test_x],
     }
 
 

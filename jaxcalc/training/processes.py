@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, TextIO
 
 import jax
 
+from jaxcalc.training.checkpoint import resume_advice
 from jaxcalc.validation import InputError, RunError, check_nonnegative_int, check_positive_int
 
 JOIN_SECONDS = 60  # how long to wait for every process to join (`--join-timeout`)
@@ -54,15 +55,14 @@ def wanted(
     )
 
 
-def check_address(address: str) -> tuple[str, int]:
-    """`HOST:PORT` as (host, port); `InputError` unless the port is an integer in 1..65535."""
+def check_address(address: str) -> None:
+    """`InputError` unless `address` is `HOST:PORT` with an integer port in 1..65535."""
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InputError(
             f"coordinator address {address!r} must be HOST:PORT with a port in 1..65535, "
             "for example 10.0.0.1:1234"
         )
-    return host, int(port)
 
 
 def check_flags(
@@ -209,10 +209,3 @@ def _reason(dropped: list[bytes], timeout: float) -> str:
         return "lost the coordinator, process 0 (killed or crashed?)"
     fatal = next((d for d in dropped if FATAL_LINE.match(d)), b"the worker process died")
     return f"the run failed: {fatal.decode(errors='replace').split('] ', 1)[-1][:200]}"
-
-
-def resume_advice(checkpoint: Path) -> str:
-    """What to do after a failed multi-process run: resume from `checkpoint` if it exists."""
-    if checkpoint.is_file():
-        return f"rerun every process with --resume to continue from {checkpoint}"
-    return "no checkpoint was written yet"

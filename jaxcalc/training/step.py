@@ -24,7 +24,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxcalc import augment, mlp, optim, schedules
 from jaxcalc.data import DATASETS, PIXELS
-from jaxcalc.losses import one_hot
+from jaxcalc.losses import smooth_labels
 from jaxcalc.training.config import Config
 from jaxcalc.training.parallel import BATCH_AXIS, check_batch
 
@@ -80,10 +80,33 @@ def fresh_state(cfg: Config) -> TrainState:
     return init_state(cfg, make_optimizer(cfg, 1), PIXELS, n_out)
 
 
+def scaled(images: jax.Array) -> jax.Array:
+    """uint8 pixels as the network reads them: floats in [0, 1], same shape (computed by
+    XLA, also for a NumPy array, so that every caller gets the same bits)."""
+    return jnp.asarray(images).astype(jnp.float32) / 255.0
+
+
+def inputs(images: jax.Array, augment_name: str = "none", key: jax.Array | None = None):
+    """A batch of uint8 images (B, h, w) as the network's input rows (B, h·w): scaled,
+    then distorted by `augment.AUGMENTATIONS[augment_name]` with `key` (not for "none")."""
+    x = scaled(images)
+    if augment_name != "none":
+        x = augment.AUGMENTATIONS[augment_name](key, x)
+    return x.reshape(x.shape[0], -1)
+
+
+def epoch_order(key: jax.Array, n: int, batch_size: int) -> tuple[jax.Array, jax.Array]:
+    """(order (steps, batch_size), keys (steps,)): an epoch's batches, a permutation of the
+    n examples drawn from `key` (the last incomplete batch dropped), and a key per step."""
+    steps = n // batch_size
+    k_order, k_steps = jax.random.split(key)
+    order = jax.random.permutation(k_order, n)[: steps * batch_size]
+    return order.reshape(steps, batch_size), jax.random.split(k_steps, steps)
+
+
 def make_step(cfg: Config, opt: optim.GradientTransformation, n_classes: int = 10) -> Callable:
     """One training update `(state, (images, labels, key)) -> (state, loss)`."""
     loss_and_grad = mlp.loss_and_grad if cfg.grad == "manual" else mlp.loss_and_grad_autodiff
-    distort = augment.AUGMENTATIONS[cfg.augment]
     l2 = cfg.weight_decay if cfg.optimizer != "adamw" else 0.0
     keep = 1.0 - cfg.dropout
     eps = cfg.label_smoothing
@@ -91,11 +114,8 @@ def make_step(cfg: Config, opt: optim.GradientTransformation, n_classes: int = 1
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, jax.Array]:
         images, labels, key = batch
         k_augment, k_dropout = jax.random.split(key)
-        x = images.astype(jnp.float32) / 255.0
-        if cfg.augment != "none":
-            x = distort(k_augment, x)
-        x = x.reshape(x.shape[0], -1)
-        y = labels if eps == 0 else one_hot(labels, n_classes) * (1.0 - eps) + eps / n_classes
+        x = inputs(images, cfg.augment, k_augment)
+        y = labels if eps == 0 else smooth_labels(labels, n_classes, eps)
         mask = None
         if cfg.dropout > 0:
             shape = (x.shape[0], state.params["b1"].shape[0])
@@ -138,11 +158,8 @@ def make_epoch(
         return jax.lax.with_sharding_constraint(tree, NamedSharding(mesh, P(*spec)))
 
     def epoch(state: TrainState, images: jax.Array, labels: jax.Array, key: jax.Array):
-        steps = labels.shape[0] // batch_size
-        k_order, k_steps = jax.random.split(key)
-        order = jax.random.permutation(k_order, labels.shape[0])[: steps * batch_size]
-        order = constrain(order.reshape(steps, batch_size), None, BATCH_AXIS)
-        keys = jax.random.split(k_steps, steps)
+        order, keys = epoch_order(key, labels.shape[0], batch_size)
+        order = constrain(order, None, BATCH_AXIS)
 
         def body(state: TrainState, xs: tuple[jax.Array, jax.Array]):
             idx, k = xs
@@ -158,8 +175,7 @@ def make_predict(activation: str) -> Callable[[mlp.Params, jax.Array], jax.Array
     """`(params, uint8 images) -> predicted classes`, as the network sees undistorted images."""
 
     def predict(params: mlp.Params, images: jax.Array) -> jax.Array:
-        x = images.reshape(images.shape[0], -1).astype(jnp.float32) / 255.0
-        return mlp.predict(params, x, activation=activation)
+        return mlp.predict(params, inputs(images), activation=activation)
 
     return predict
 
