@@ -341,3 +341,18 @@ def test_gpu_bench_script_is_valid_bash():
 
     done = subprocess.run(["bash", "-n", str(REPO / "scripts" / "gpu_bench.sh")])
     assert done.returncode == 0
+
+
+def test_fused_check_holds_each_precision_to_its_own_tolerance():
+    """`training.fused_check.compare` (what scripts/gpu_bench.sh runs on a GPU), interpreted:
+    float32 products agree with the float32 XLA step within 32 u of float32; bfloat16
+    products within 32 u of bfloat16 but not of float32 (the check tells them apart)."""
+    from jaxcalc.training.fused_check import compare
+
+    cfg = CONFIGS["adamw+smoothing+ema+schedule"]
+    exact = compare(cfg, n_in=N_IN, blocks=dataclasses.replace(TEST_BLOCKS, precision="float32"),
+                    interpret=True)  # fmt: skip
+    assert exact.ok and exact.gradient_error < 1e-6, exact
+    bf16 = compare(cfg, n_in=N_IN, blocks=dataclasses.replace(TEST_BLOCKS, precision="bfloat16"),
+                   reference_precision="float32", interpret=True)  # fmt: skip
+    assert bf16.ok and bf16.gradient_error > exact.tolerance, bf16

@@ -23,7 +23,11 @@ from jax.experimental.pallas import triton as plgpu
 
 from jaxcalc.validation import InputError, check_choice, check_positive_int
 
-PRECISIONS = ("default", "highest")
+#: The fused matmuls' precision, and the unit roundoff of their operands (products in
+#: float32): "tf32" TF32 tensor cores (10-bit mantissa; Triton's and XLA's default for float32
+#: products on a GPU), "float32" IEEE float32, "bfloat16" operands rounded to bfloat16.
+UNIT_ROUNDOFF = {"tf32": 2.0**-11, "float32": 2.0**-24, "bfloat16": 2.0**-8}
+PRECISIONS = tuple(UNIT_ROUNDOFF)
 MIN_DOT = 16  # Triton's tl.dot: every side of a product at least 16
 
 
@@ -42,16 +46,16 @@ class Blocks:
     `batch`: rows of a batch block (the forward's grid, the batch loop of the others);
     `k`: rows of a W1 tile (the update's grid) and the K step of the forward's loop;
     `hidden`: columns of a W1 tile, the hidden block of every kernel. Each a power of 2,
-    at least 16. `precision`: "default" lets Triton use TF32 tensor cores for float32
-    products (Pallas's default for float32 dots on a GPU), "highest" is IEEE float32.
+    at least 16. `precision`: that of every product (`PRECISIONS`), accumulated in
+    float32. In interpret mode (a CPU, which has no TF32) "tf32" products are float32.
     """
 
     batch: int = 32
     k: int = 64
     hidden: int = 32
     num_warps: int = 4
-    num_stages: int = 2
-    precision: str = "default"
+    num_stages: int = 3
+    precision: str = "tf32"
 
     def check(self) -> Blocks:
         for name in ("batch", "k", "hidden"):
@@ -64,9 +68,14 @@ class Blocks:
         return self
 
     def dot(self, a: jax.Array, b: jax.Array, *, trans_a: bool = False, trans_b: bool = False):
-        """a @ b (aᵀ, bᵀ when asked) in float32 at this precision, inside a kernel."""
+        """a @ b (aᵀ, bᵀ when asked) at this precision, accumulated in float32, in a kernel."""
         dims = (((0 if trans_a else 1,), (1 if trans_b else 0,)), ((), ()))
-        precision = jax.lax.Precision.HIGHEST if self.precision == "highest" else None
+        precision = {"tf32": jax.lax.Precision.DEFAULT, "float32": jax.lax.Precision.HIGHEST}.get(
+            self.precision
+        )
+        if self.precision == "bfloat16":  # cast here too, so that a CPU rounds as a GPU does
+            a, b = a.astype(jnp.bfloat16), b.astype(jnp.bfloat16)
+            precision = jax.lax.DotAlgorithmPreset.BF16_BF16_F32
         return jax.lax.dot_general(
             a, b, dims, precision=precision, preferred_element_type=jnp.float32
         )
