@@ -1,4 +1,4 @@
-"""Project 2: train the 2-layer network on a toy problem, and time one step.
+"""Project 2: train the 2-layer network on a toy problem.
 
 Full-batch Adam (`jaxcalc.optim.adam`) with the hand-written gradients
 (`mlp.loss_and_grad`), all steps in one jitted `lax.scan`.
@@ -6,7 +6,6 @@ Full-batch Adam (`jaxcalc.optim.adam`) with the hand-written gradients
 
 from __future__ import annotations
 
-import time
 from functools import partial
 
 import jax
@@ -61,46 +60,3 @@ def fit(
         learning_rate=learning_rate,
     )
 
-
-def step_seconds(
-    key: jax.Array,
-    sizes: tuple[int, int, int] = (784, 512, 10),
-    *,
-    batch: int = 128,
-    activation: str = "sigmoid",
-    steps: int = 50,
-    repeats: int = 7,
-) -> dict[str, float]:
-    """Seconds per jitted SGD step with `loss_and_grad` and with `loss_and_grad_autodiff`.
-
-    Each timing runs `steps` steps in one jitted `lax.scan` (compiled beforehand, so compile
-    time is excluded); the two are interleaved and the best of `repeats` is kept.
-    """
-    kp, kx, ky = jax.random.split(key, 3)
-    params = mlp.init_params(kp, sizes, activation=activation)
-    x = jax.random.uniform(kx, (batch, sizes[0]))
-    y = jax.random.randint(ky, (batch,), 0, sizes[2])
-
-    def scan_of(grad_fn):
-        @jax.jit
-        def run(params):
-            def step(p, _):
-                value, g = grad_fn(p, x, y, activation=activation)
-                return jax.tree.map(lambda a, b: a - 0.01 * b, p, g), value
-
-            return jax.lax.scan(step, params, None, length=steps)
-
-        jax.block_until_ready(run(params))
-        return run
-
-    runs = {
-        "hand-written": scan_of(mlp.loss_and_grad),
-        "autodiff": scan_of(mlp.loss_and_grad_autodiff),
-    }
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            jax.block_until_ready(run(params))
-            best[name] = min(best[name], (time.perf_counter() - start) / steps)
-    return best

@@ -2,8 +2,9 @@
 
 Part 1 descends f(x) = x² − 2x + 3 with the update written out, x ← x − α f'(x), and
 compares the measured contraction |x_t − x*| / |x_(t−1) − x*| with theory |1 − 2aα|.
-Part 2 runs gradient descent and momentum (`jaxcalc.optim`) on an ill-conditioned bowl
-and on Rosenbrock's valley, and draws both figures (`jaxcalc.plots.descent`).
+Part 2 runs five optimisers of `jaxcalc.optim` (gradient descent, momentum, Nesterov,
+RMSprop and Adam) on an ill-conditioned bowl and on Rosenbrock's valley, and draws both
+figures (`jaxcalc.plots.descent`).
 `jaxcalc descent` does the same with every option; this is its core.
 
     python scripts/gradient_descent.py [--out runs/descent]

@@ -53,6 +53,10 @@ def test_derivatives_writes_the_figure(tmp_path, capsys):
     ]
     assert all(float(r[2]) > 0 for r in rows)
     assert f"wrote {png}" in out
+    (note,) = [line for line in out.splitlines() if line.startswith("note:")]
+    assert note.endswith(
+        "its error is |f'(x)| itself: the flat line at the left of the float32 plot"
+    )
 
 
 @pytest.mark.parametrize(

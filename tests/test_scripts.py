@@ -40,3 +40,14 @@ def test_mnist_training_learns(mnist_dir):
     )
     assert "epoch 2: loss" in out
     assert float(re.search(r"test accuracy ([\d.]+)%", out).group(1)) > 85
+
+
+def test_neural_network_checks_its_gradients(tmp_path):
+    out = script("neural_network.py", "--out", str(tmp_path), "--steps", "20")
+    last = out.splitlines()[-1]
+    assert last.startswith("hand-written gradient vs jax.grad (spirals, float64)")
+    errors = [float(e) for e in re.findall(r"(?:W1|b1|W2|b2) (\S+?)(?:,|$)", last)]
+    assert len(errors) == 4 and max(errors) < 1e-12
+    assert " ms" not in out  # no timing: that is `jaxcalc bench`'s job
+    for name in ("spirals_boundary", "moons_boundary", "curve_fit", "loss_curves"):
+        assert (tmp_path / f"{name}.png").is_file()

@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         if study.steps[-1] < spacing:
             print(
                 f"note: in {dtype}, h below {spacing:.1e} (the float spacing at x) leaves "
-                "x + h = x: those differences are 0, their error |f'(x)|"
+                "x + h = x, so the difference is 0 and its error is |f'(x)| itself: the flat "
+                f"line at the left of the {dtype} plot"
             )
     path = args.out / f"step_size_{study.function}.png"
     try:
