@@ -4,9 +4,9 @@ cross-entropy, plain gradient descent on mini-batches, the backward pass written
 It reads top to bottom, like Nielsen's `network.py`. Rows are samples (so the chapter's
 z₁ = W₁x + b₁ is `z1 = x @ W1 + b1`), targets y are one-hot rows (n, 10):
 
-    z1 = x @ W1 + b1       a1 = σ(z1)
-    z2 = a1 @ W2 + b2      a2 = σ(z2)              L = 1/(2n) Σ ‖a2 − y‖²      (loss="mse")
-                           a2 = softmax(z2)        L = −1/n Σ y · log a2       (loss="cross_entropy")
+    z1 = x @ W1 + b1     a1 = σ(z1)
+    z2 = a1 @ W2 + b2    a2 = σ(z2)         L = 1/(2n) Σ ‖a2 − y‖²    (loss="mse")
+                         a2 = softmax(z2)   L = −1/n Σ y · log a2     (loss="cross_entropy")
 
 The derivatives come from `jaxcalc.activations` and `jaxcalc.losses` (σ' from the output,
 h(1 − h); ∂L/∂a2 = (a2 − y)/n; ∂L/∂z2 = (softmax(z2) − y)/n), never a second copy. The

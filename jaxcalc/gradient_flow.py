@@ -39,13 +39,12 @@ INITS = ("standard", "xavier", "he")
 Layers = list[dict[str, jax.Array]]  # [{"W": (fan_in, fan_out), "b": (fan_out,)}, ...]
 
 
-def init_deep(
-    key: jax.Array, sizes: tuple[int, ...], *, init: str, dtype=jnp.float32
-) -> Layers:
+def init_deep(key: jax.Array, sizes: tuple[int, ...], *, init: str, dtype=jnp.float32) -> Layers:
     """Weights W_l ~ N(0, s²) with s from `init` (see the module docstring), biases 0."""
     check_choice("init", init, INITS)
     layers = []
-    for k, fan_in, fan_out in zip(jax.random.split(key, len(sizes) - 1), sizes, sizes[1:]):
+    keys = jax.random.split(key, len(sizes) - 1)
+    for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:], strict=True):
         var = {"standard": 1.0, "xavier": 2.0 / (fan_in + fan_out), "he": 2.0 / fan_in}[init]
         w = jnp.sqrt(var).astype(dtype) * jax.random.normal(k, (fan_in, fan_out), dtype)
         layers.append({"W": w, "b": jnp.zeros((fan_out,), dtype)})

@@ -59,4 +59,3 @@ def fit(
         output=output,
         learning_rate=learning_rate,
     )
-

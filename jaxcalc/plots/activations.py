@@ -43,7 +43,10 @@ def activations_figure(*, z_max: float = 7.0) -> plt.Figure:
         ax.axhline(0, color="k", lw=0.5)
         ax.axvline(0, color="k", lw=0.5)
         ax.set(xlabel="z", title=name)
-        ax.legend(fontsize=8, loc={"sigmoid": "center right", "tanh": "lower right"}.get(name, "upper left"))
+        ax.legend(
+            fontsize=8,
+            loc={"sigmoid": "center right", "tanh": "lower right"}.get(name, "upper left"),
+        )
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

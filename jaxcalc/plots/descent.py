@@ -45,19 +45,34 @@ def _contour(ax: plt.Axes, surf: Surface) -> None:
 
 
 def paths_figure(panels: list[tuple[Surface, dict[str, DescentResult]]]) -> plt.Figure:
-    """Contours of each surface with the path of every method from the same start."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5), squeeze=False)
-    for ax, (surf, results) in zip(axes[0], panels, strict=True):
-        _contour(ax, surf)
-        for name, res in results.items():
+    """Small multiples: one row per surface, one panel per method, each with its own path
+    from the same start (black dot) over the surface's contours, and where it ended."""
+    n_methods = max(len(results) for _, results in panels)
+    fig, axes = plt.subplots(
+        len(panels), n_methods, figsize=(2.9 * n_methods, 3.1 * len(panels)), squeeze=False
+    )
+    for row, (surf, results) in zip(axes, panels, strict=True):
+        for i, (ax, (name, res)) in enumerate(zip(row, results.items(), strict=False)):
+            _contour(ax, surf)
             xy = res.trajectory
+            ax.plot(xy[:, 0], xy[:, 1], ".-", ms=1.5, lw=0.9, color=f"C{i}")
+            ax.plot(*surf.x0, "ko", ms=5)
+            ax.plot(*surf.minimum, "r*", ms=11)
+            ax.set_xlim(surf.extent[:2])
+            ax.set_ylim(surf.extent[2:])
+            ax.set_xticks([])
+            ax.set_yticks([])
             lr = surf.learning_rates["gd" if name == "gradient descent" else name]
-            ax.plot(xy[:, 0], xy[:, 1], ".-", ms=2, lw=1, label=f"{name} (α = {lr:.3g})")
-        ax.plot(*surf.x0, "ko", ms=6)
-        ax.plot(*surf.minimum, "r*", ms=14, label="minimum")
-        ax.set_xlim(surf.extent[:2])
-        ax.set_ylim(surf.extent[2:])
-        steps = max(len(r.trajectory) for r in results.values()) - 1
-        ax.set_title(f"{surf.name}: {steps} steps from the black dot")
-        ax.legend(fontsize=8, loc="best")
+            ax.set_title(f"{name}, α = {lr:.3g}", fontsize=9)
+            end = (
+                f"diverged at step {res.diverged_at}"
+                if res.diverged_at is not None
+                else f"f = {res.values[-1]:.1e} after {len(xy) - 1} steps"
+            )
+            ax.text(0.03, 0.03, end, transform=ax.transAxes, fontsize=8,
+                    bbox={"fc": "white", "ec": "none", "alpha": 0.8})  # fmt: skip
+        row[0].set_ylabel(surf.name)
+        for ax in row[len(results) :]:
+            ax.axis("off")
+    fig.tight_layout()
     return fig
