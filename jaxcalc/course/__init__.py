@@ -1,0 +1,165 @@
+"""The course's "your turn" exercises: what each asks, its check, its reference solution.
+
+A notebook cell gives the learner a stub (`stub(exercise)`: the signature, the prompt, and
+`raise NotImplementedError`), the next cell runs the check:
+
+    >>> from jaxcalc import course
+    >>> course.check_central_difference(central_difference)
+    ✓ central_difference: right for sin, exp and x³
+
+A check never raises: a stub says "not written yet", a wrong answer one line naming what
+is wrong (`checks`, `diagnosis`, `feedback`). `solutions_markdown()` renders the reference
+solutions (`solutions`) with their prompts, for a solutions page.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections.abc import Callable
+from typing import NamedTuple
+
+from jaxcalc.course import solutions
+from jaxcalc.course.checks import (
+    check_activation_derivatives,
+    check_adam_step,
+    check_backprop_example,
+    check_backward,
+    check_central_difference,
+    check_gradient_descent,
+    check_gradient_f,
+    check_jacobian,
+)
+from jaxcalc.course.diagnosis import diagnose
+from jaxcalc.course.feedback import NOT_WRITTEN, Feedback
+
+
+class Exercise(NamedTuple):
+    """One "your turn": the learner writes `solutions`' functions, `check` judges them."""
+
+    key: str
+    section: str  # the chapter's topic it belongs to
+    title: str
+    prompt: str  # what is asked, without the answer
+    solutions: tuple[Callable, ...]  # the reference, same names and signatures as asked
+    check: Callable[..., Feedback]
+
+
+EXERCISES = (
+    Exercise(
+        "stencil", "Derivatives", "A derivative by a stencil",
+        "Write `central_difference(f, x, h)`: the slope of the secant of f through the points "
+        "h to the left and h to the right of x, an estimate of f'(x) whose error falls as h².",
+        (solutions.central_difference,), check_central_difference,
+    ),
+    Exercise(
+        "gradient", "Partial derivatives and gradients", "A partial derivative and a gradient",
+        "For f(x, y) = x³y² + 2xy − y³, write `gradient_f(p)` returning the array "
+        "(∂f/∂x, ∂f/∂y) at p = (x, y). Each partial derivative holds the other variable "
+        "constant; work them out by hand.",
+        (solutions.gradient_f,), check_gradient_f,
+    ),
+    Exercise(
+        "chain_rule", "The chain rule", "A chain-rule backward step",
+        "The network x → w1 → σ → w2 → y with L = ½ (y − target)². Write "
+        "`backprop_example(x, w1, w2, target)` returning (dL/dw1, dL/dw2): first the forward "
+        "pass (z1, a1, y), then one chain-rule step per line from dL/dy back to dL/dw1.",
+        (solutions.backprop_example,), check_backprop_example,
+    ),
+    Exercise(
+        "jacobian", "Jacobians and Hessians", "A Jacobian",
+        "Write `jacobian(f, x, h)` for f: Rⁿ → Rᵐ, returning the (m, n) matrix of ∂f_i/∂x_j "
+        "by central differences: one column per input x_j.",
+        (solutions.jacobian,), check_jacobian,
+    ),
+    Exercise(
+        "descent", "Gradient descent", "A gradient-descent loop",
+        "Write `gradient_descent(grad, x0, learning_rate, steps)`: starting at x0, take "
+        "`steps` steps downhill along the gradient `grad(x)`, scaled by the learning rate, "
+        "and return every point visited, x0 first, stacked into one array.",
+        (solutions.gradient_descent,), check_gradient_descent,
+    ),
+    Exercise(
+        "activations", "Activation functions", "The sigmoid, tanh and ReLU derivatives",
+        "Write `sigmoid_prime(z)`, `tanh_prime(z)` and `relu_prime(z)`, element-wise on an "
+        "array z. Express σ' through σ and tanh' through tanh; take relu'(0) = 0.",
+        (solutions.sigmoid_prime, solutions.tanh_prime, solutions.relu_prime),
+        check_activation_derivatives,
+    ),
+    Exercise(
+        "backward", "Backpropagation", "The 2-layer network's backward pass",
+        "The network z1 = x W1 + b1, a1 = σ(z1), z2 = a1 W2 + b2, L = mean cross-entropy of "
+        "softmax(z2) against one-hot rows y (n rows). Write `backward(params, x, y)` "
+        'returning {"W1": dL/dW1, "b1": dL/db1, "W2": dL/dW2, "b2": dL/db2}, one chain-rule '
+        "step per line: dL/dz2, dL/dW2, dL/db2, dL/da1, dL/dz1, dL/dW1, dL/db1.",
+        (solutions.backward,), check_backward,
+    ),
+    Exercise(
+        "adam", "Optimisers", "One optimiser's update: Adam",
+        "Write `adam_step(params, grads, m, v, t, learning_rate=1e-3, b1=0.9, b2=0.999, "
+        "eps=1e-8)` returning (params, m, v) after one Adam update at step t = 1, 2, …: "
+        "update both moving averages, correct their bias, and step.",
+        (solutions.adam_step,), check_adam_step,
+    ),
+)  # fmt: skip
+
+
+def stub(exercise: Exercise) -> str:
+    """The source of the stubs a learner fills in: each function's signature, a docstring
+    (the prompt for the first function), and `raise NotImplementedError`."""
+    parts = []
+    for i, fn in enumerate(exercise.solutions):
+        (node,) = ast.parse(textwrap.dedent(inspect.getsource(fn))).body
+        doc = exercise.prompt if i == 0 else ast.get_docstring(node) or ""
+        header = ast.unparse(node).splitlines()[0]  # def name(arguments):
+        doc = textwrap.fill(doc, 88, initial_indent="    ", subsequent_indent="    ")
+        parts.append(
+            f'{header}\n    """\n{doc}\n    """\n    raise NotImplementedError  # your code'
+        )
+    return "\n\n\n".join(parts) + "\n"
+
+
+def solutions_markdown() -> str:
+    """The solutions page: each exercise's prompt, its reference solution, how it is checked."""
+    lines = [
+        "# Solutions of the course's exercises",
+        "",
+        "Generated by `jaxcalc.course.solutions_markdown()` from `jaxcalc/course/solutions.py`;",
+        "each solution passes its check (`tests/test_course.py`). They use:",
+        "",
+        "```python",
+        *_imports(solutions),
+        "```",
+    ]
+    for ex in EXERCISES:
+        code = "\n\n".join(textwrap.dedent(inspect.getsource(fn)).strip() for fn in ex.solutions)
+        check = ex.check.__name__
+        lines += ["", f"## {ex.title} ({ex.section})", "", ex.prompt, "", "```python", code, "```",
+                  "", f"Checked by `jaxcalc.course.{check}`."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _imports(module) -> list[str]:
+    """The import lines of a module's source (not `from __future__`)."""
+    lines = inspect.getsource(module).splitlines()
+    return [ln for ln in lines if ln.startswith(("import ", "from ")) and "__future__" not in ln]
+
+
+__all__ = [
+    "EXERCISES",
+    "NOT_WRITTEN",
+    "Exercise",
+    "Feedback",
+    "check_activation_derivatives",
+    "check_adam_step",
+    "check_backprop_example",
+    "check_backward",
+    "check_central_difference",
+    "check_gradient_descent",
+    "check_gradient_f",
+    "check_jacobian",
+    "diagnose",
+    "solutions_markdown",
+    "stub",
+]
