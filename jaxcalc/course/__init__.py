@@ -133,7 +133,7 @@ def solutions_markdown() -> str:
         "```",
     ]
     for ex in EXERCISES:
-        code = "\n\n".join(textwrap.dedent(inspect.getsource(fn)).strip() for fn in ex.solutions)
+        code = "\n\n\n".join(textwrap.dedent(inspect.getsource(fn)).strip() for fn in ex.solutions)
         check = ex.check.__name__
         lines += ["", f"## {ex.title} ({ex.section})", "", ex.prompt, "", "```python", code, "```",
                   "", f"Checked by `jaxcalc.course.{check}`."]  # fmt: skip
