@@ -142,8 +142,10 @@ def train(
 
 
 #: The chapter's settings (Nielsen's for MSE: 30 hidden units, α = 3, batch 10) and the
-#: ReLU/Adam recipe of `jaxcalc train` on the same network; each rate chosen on the
-#: validation split (`scripts/course_figures.py` prints the sweep).
+#: ReLU/Adam recipe on the same network (Adam at its usual α = 1e-3). On 10,000 MNIST images
+#: for 10 epochs, the sweep of `scripts/course_figures.py` puts every rate tried (MSE α = 1,
+#: 3, 6; cross-entropy 0.1, 0.3, 1; Adam 3e-4, 1e-3, 3e-3) within 0.7% of the others on the
+#: validation split: a network this small is limited by its size and data, not its optimiser.
 RECIPES = {
     "sigmoid + MSE, gradient descent α = 3": dict(loss="mse", learning_rate=3.0),
     "sigmoid + cross-entropy, gradient descent α = 0.3": dict(

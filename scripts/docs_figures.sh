@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 jaxcalc derivatives --out docs/derivatives
 jaxcalc descent --out docs/descent
 python scripts/neural_network.py --out docs/network
+python scripts/course_figures.py --out docs/course
 jaxcalc train --out runs/docs
 mkdir -p docs/mnist && cp runs/docs/*.png docs/mnist/
 jaxcalc bench --epochs 9 --plot docs/bench/bench.png --json docs/bench/bench.json

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import LogFormatterSciNotation  # noqa: E402
 
 from jaxcalc.files import atomic_write  # noqa: E402
 
@@ -23,3 +24,11 @@ def save(fig: plt.Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path:
     path = atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight"))
     plt.close(fig)
     return path
+
+
+class PlainLogFormatter(LogFormatterSciNotation):
+    """Log-axis labels as plain numbers (0.3, 5, 1e-05), not 3×10⁻¹, wherever matplotlib
+    labels a tick (minor ticks too, when the axis spans less than a decade)."""
+
+    def __call__(self, x, pos=None):
+        return f"{x:g}" if super().__call__(x, pos) else ""

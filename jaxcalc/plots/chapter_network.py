@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 from jaxcalc.chapter_network import Epoch
+from jaxcalc.plots import PlainLogFormatter
 
 
 def training_figure(runs: dict[str, list[Epoch]], *, title: str = "") -> plt.Figure:
@@ -20,6 +21,8 @@ def training_figure(runs: dict[str, list[Epoch]], *, title: str = "") -> plt.Fig
         ax_acc.plot(epochs, [100 * e.train_accuracy for e in history], "--", lw=1, color=f"C{i}")
     ax_loss.set(title="training loss (mean over the epoch's mini-batches)", ylabel="loss")
     ax_acc.set(title="validation accuracy (training dashed)", ylabel="accuracy (%)")
+    ax_loss.yaxis.set_major_formatter(PlainLogFormatter())
+    ax_loss.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
     ax_loss.legend(fontsize=8)
     ax_acc.legend(fontsize=8, loc="lower right")
     for ax in (ax_loss, ax_acc):

@@ -40,8 +40,8 @@ def _contour(ax: plt.Axes, surf: Surface) -> None:
     grid = jnp.asarray(np.stack([xs.ravel(), ys.ravel()], axis=1))
     z = np.asarray(jax.vmap(surf.f)(grid)).reshape(xs.shape)
     f_min = float(surf.f(jnp.asarray(surf.minimum)))
-    levels = f_min + np.geomspace(1e-3, max(z.max() - f_min, 1e-2), 25)
-    ax.contour(xs, ys, z, levels=levels, cmap="viridis", linewidths=0.7, alpha=0.6)
+    levels = f_min + np.geomspace(1e-3, max(z.max() - f_min, 1e-2), 14)
+    ax.contour(xs, ys, z, levels=levels, cmap="viridis", linewidths=0.6, alpha=0.5)
 
 
 def paths_figure(panels: list[tuple[Surface, dict[str, DescentResult]]]) -> plt.Figure:
@@ -49,13 +49,13 @@ def paths_figure(panels: list[tuple[Surface, dict[str, DescentResult]]]) -> plt.
     from the same start (black dot) over the surface's contours, and where it ended."""
     n_methods = max(len(results) for _, results in panels)
     fig, axes = plt.subplots(
-        len(panels), n_methods, figsize=(2.9 * n_methods, 3.1 * len(panels)), squeeze=False
+        len(panels), n_methods, figsize=(2.4 * n_methods, 2.6 * len(panels)), squeeze=False
     )
     for row, (surf, results) in zip(axes, panels, strict=True):
         for i, (ax, (name, res)) in enumerate(zip(row, results.items(), strict=False)):
             _contour(ax, surf)
             xy = res.trajectory
-            ax.plot(xy[:, 0], xy[:, 1], ".-", ms=1.5, lw=0.9, color=f"C{i}")
+            ax.plot(xy[:, 0], xy[:, 1], "-", lw=1, color=f"C{i}")
             ax.plot(*surf.x0, "ko", ms=5)
             ax.plot(*surf.minimum, "r*", ms=11)
             ax.set_xlim(surf.extent[:2])

@@ -13,19 +13,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
+from matplotlib.ticker import MaxNLocator
 
-from jaxcalc.plots import save
+from jaxcalc.plots import PlainLogFormatter, save
 
 FIGURES = ("curves.png", "confusion.png", "misclassified.png", "weights.png")
-
-
-class _PlainLog(LogFormatterSciNotation):
-    """Log-axis labels as plain numbers (0.3, 5, 1e-05), not 3×10⁻¹, wherever matplotlib
-    labels a tick (minor ticks too, when the axis spans less than a decade)."""
-
-    def __call__(self, x, pos=None):
-        return f"{x:g}" if super().__call__(x, pos) else ""
 
 
 def curves_figure(history: Sequence[dict]) -> plt.Figure:
@@ -45,8 +37,8 @@ def curves_figure(history: Sequence[dict]) -> plt.Figure:
     for ax in (ax_loss, ax_acc):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_formatter(_PlainLog())
-        ax.yaxis.set_minor_formatter(_PlainLog(labelOnlyBase=False))
+        ax.yaxis.set_major_formatter(PlainLogFormatter())
+        ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
         ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
