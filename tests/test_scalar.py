@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxcalc import chapter_network
 from jaxcalc.plots.graph import MAX_NODES, graph_figure, layout
 from jaxcalc.scalar import Value, topological_order
 from jaxcalc.validation import InputError
@@ -189,3 +190,30 @@ def test_graph_figure_refuses_a_huge_graph():
         x = x + 1.0
     with pytest.raises(InputError, match="at most"):
         layout(x)
+
+
+def test_the_same_network_in_matrix_form_is_chapter_network(x64):
+    """A 3-2-2 sigmoid network with MSE on two samples, Value by Value, against the matrix
+    form of `jaxcalc.chapter_network` (whose backward pass is checked against `jax.grad`)."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(2, 3)), np.array([[1.0, 0.0], [0.0, 1.0]])
+    params = {"W1": rng.normal(size=(3, 2)), "b1": rng.normal(size=2),
+              "W2": rng.normal(size=(2, 2)), "b2": rng.normal(size=2)}  # fmt: skip
+    v = {k: np.vectorize(Value, otypes=[object])(p) for k, p in params.items()}
+    loss = 0.0
+    for xi, yi in zip(x, y, strict=True):
+        a1 = [
+            sum((xi[i] * v["W1"][i, j] for i in range(3)), v["b1"][j]).sigmoid() for j in range(2)
+        ]
+        a2 = [
+            sum((a1[j] * v["W2"][j, k] for j in range(2)), v["b2"][k]).sigmoid() for k in range(2)
+        ]
+        loss = loss + sum((a2[k] - yi[k]) ** 2 for k in range(2)) / (2 * len(x))
+    loss.backward()
+    value, grads = chapter_network.loss_and_grad(
+        {k: jnp.asarray(p) for k, p in params.items()}, jnp.asarray(x), jnp.asarray(y), loss="mse"
+    )
+    assert loss.data == pytest.approx(float(value), rel=1e-13)
+    for k in params:
+        got = np.vectorize(lambda node: node.grad)(v[k])
+        np.testing.assert_allclose(got, grads[k], rtol=1e-12, atol=1e-15)
