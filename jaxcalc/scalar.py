@@ -10,7 +10,8 @@ The patterns of the chain rule (cs231n):
 - add distributes: c = a + b sends c.grad unchanged to a and to b;
 - multiply swaps: c = a · b sends b · c.grad to a and a · c.grad to b;
 - max routes: c = max(a, b) sends all of c.grad to the larger input, none to the other
-  (ties go to a; relu = max(a, 0) sends nothing back at a = 0, as `jax.nn.relu` does).
+  (a tie goes to a). relu(a), max(a, 0) by value, sends nothing back at a = 0, as
+  `jax.nn.relu` does.
 
 A value used twice receives the sum of both paths' gradients: grads accumulate (`+=`).
 
