@@ -26,7 +26,7 @@ import numpy as np
 from jaxcalc import mlp, optim
 from jaxcalc.activations import ACTIVATIONS, softmax
 from jaxcalc.losses import cross_entropy, cross_entropy_grad, mse, mse_grad
-from jaxcalc.validation import InputError, check_positive_int
+from jaxcalc.validation import InputError, check_choice, check_positive_int
 
 Params = dict[str, jax.Array]
 
@@ -84,6 +84,8 @@ def accuracy(params: Params, x: jax.Array, labels: jax.Array, *, activation="sig
 
 
 class Epoch(NamedTuple):
+    """One epoch of `train`: its mean loss and the accuracies after it."""
+
     epoch: int
     loss: float  # mean of the mini-batch losses
     train_accuracy: float
@@ -111,12 +113,14 @@ def train(
     """
     if (optimizer is None) == (learning_rate is None):
         raise InputError("give exactly one of learning_rate (gradient descent) and optimizer")
+    check_choice("loss", loss, ("mse", "cross_entropy"))
+    check_choice("activation", activation, mlp.HIDDEN_ACTIVATIONS)
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
     x, labels = train_set
     if batch_size > len(x):
         raise InputError(f"batch_size must be at most the {len(x)} training examples")
-    targets = np.eye(10, dtype=x.dtype)[labels]  # one-hot rows
+    targets = np.eye(params["W2"].shape[1], dtype=x.dtype)[labels]  # one-hot rows
     state = optimizer.init(params) if optimizer is not None else None
     rng = np.random.default_rng(seed)
     n = len(x) - len(x) % batch_size  # whole batches only

@@ -100,6 +100,8 @@ def test_train_refuses_bad_settings():
         cn.train(params, *sets, epochs=1, batch_size=10, learning_rate=1.0, optimizer=optim.sgd(1))
     with pytest.raises(InputError, match="batch_size"):
         cn.train(params, *sets, epochs=1, batch_size=21, learning_rate=1.0)
+    with pytest.raises(InputError, match="loss"):
+        cn.train(params, *sets, epochs=1, batch_size=10, learning_rate=1.0, loss="hinge")
     with pytest.raises(InputError, match="epochs"):
         cn.train(params, *sets, epochs=0, batch_size=10, learning_rate=1.0)
 
