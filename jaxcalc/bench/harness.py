@@ -319,3 +319,18 @@ def interleave(
             attempt(job, row, lambda: run(e))  # noqa: B023 - called at once
             seconds.append(time.perf_counter() - start)
     return [s[1:] if row.status == "ok" else [] for (_, row, _), s in zip(runs, times, strict=True)]
+
+
+# --------------------------------------------------------------------------- the device
+
+
+def jax_device(name: str) -> jax.Device:
+    """The first JAX device of platform `name` (cpu or gpu); `InputError` when there is none."""
+    check_choice("device", name, DEVICES)
+    try:
+        return jax.devices(name)[0]
+    except RuntimeError:
+        raise InputError(
+            f"JAX sees no {name} device (its backends: {jax.default_backend()}); "
+            "install jax[cuda12] for a GPU, or use --device cpu"
+        ) from None

@@ -1,7 +1,10 @@
 """One training step and one epoch, pure functions that jit into a single `lax.scan`.
 
+- `learning_rate`, `make_optimizer`, `weight_decay`: the run's schedule, its optimiser, and
+  where its weight decay goes (decoupled for adamw, added to the gradient otherwise), the
+  one rule the XLA step and the fused one (`training.fused_epoch`) both follow;
 - `make_step(cfg, opt)`: one update `(state, batch) -> (state, loss)` on a batch of uint8
-  images: scale to [0, 1], distort (`jaxcalc.augment`), dropout mask, label smoothing,
+  images: scale to [0, 1], distort (`training.preprocess`), dropout mask, label smoothing,
   the gradient (hand-written `mlp.loss_and_grad` or its autodiff twin), the optimiser's
   update, the running average of the weights.
 - `make_epoch(step, batch_size, mesh=None)`: one epoch as a `lax.scan` over the mini-batches
