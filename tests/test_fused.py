@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import subprocess
 import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import REPO
 from jax import export
 
 from jaxcalc import fused, training
@@ -182,24 +185,23 @@ def test_in_place_updates_are_declared(ema, resident):
         source = fused.resident(images, jnp.zeros(100, jnp.int32), order, layout)
     calls = pallas_calls(config(ema=ema), layout, source)
     assert [c.params["name"] for c in calls] == ["fused_forward", "fused_head", "fused_update_w1"]
-    fields = {".theta", ".m", ".v"} | ({".avg"} if ema else set())
-    updated = {}  # kernel -> the paths of its outputs that alias an input
+    updated, fresh = {}, {}  # kernel -> where its aliased outputs lie; its other outputs' shapes
     for call in calls:
+        name, aliases = call.params["name"], dict(call.params["input_output_aliases"])
         mappings = call.params["grid_mapping"].block_mappings
         ins, outs = mappings[: len(call.invars)], mappings[len(call.invars) :]
-        updated[call.params["name"]] = []
-        for i, o in dict(call.params["input_output_aliases"]).items():
+        for i, o in aliases.items():
             assert _path(ins[i].origin) == _path(outs[o].origin), (ins[i].origin, outs[o].origin)
             assert call.invars[i].aval.shape == call.outvars[o].aval.shape
-            updated[call.params["name"]].append(outs[o].origin)
-        kept = {m.origin for m in outs} - set(updated[call.params["name"]])
-        updated[call.params["name"]] = {_path(u) for u in updated[call.params["name"]]}
-        if call.params["name"] == "fused_head":
-            assert kept == {"outputs[0]"}  # dL/dz1, for kernel 3
-    assert updated["fused_forward"] == set()
+        updated[name] = {_path(outs[o].origin) for o in aliases.values()}
+        fresh[name] = [
+            v.aval.shape for o, v in enumerate(call.outvars) if o not in aliases.values()
+        ]
+    fields = {".theta", ".m", ".v"} | ({".avg"} if ema else set())
     head = {f"['{name}']{field}" for name in ("W2", "b1", "b2") for field in fields}
-    assert updated["fused_head"] == {""} | head  # the losses, and the state of W2, b1, b2
-    assert updated["fused_update_w1"] == fields
+    assert updated == {"fused_forward": set(), "fused_head": {""} | head, "fused_update_w1": fields}
+    assert fresh["fused_head"] == [(layout.b_pad, layout.h_pad)]  # dL/dz1 alone, for kernel 3
+    assert fresh["fused_update_w1"] == []
 
 
 @pytest.mark.parametrize(
@@ -333,6 +335,14 @@ def test_a_jax_without_the_triton_backend_is_one_line_and_the_xla_path_runs(
 ):
     """Pallas may drop or move its Triton backend: `--kernel fused` then says so in one line
     (exit 2, pointing to `--kernel xla`), and `--kernel xla` trains as before."""
+    without = f"import sys; sys.modules[{fused.layout.TRITON!r}] = None; "
+    imports = subprocess.run(  # a fresh Python: every module of the training run imports
+        [sys.executable, "-c", without + "import jaxcalc.cli.train, jaxcalc.bench.training"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    assert imports.returncode == 0, imports.stderr[-2000:]
     monkeypatch.setitem(sys.modules, fused.layout.TRITON, None)  # `import` of it now fails
     monkeypatch.delenv(fused_epoch.INTERPRET_ENV, raising=False)
     with pytest.raises(InputError, match=r"lacks .*--kernel xla"):
@@ -341,6 +351,11 @@ def test_a_jax_without_the_triton_backend_is_one_line_and_the_xla_path_runs(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Triton" in err and "--kernel xla" in err
+    monkeypatch.setenv(fused_epoch.INTERPRET_ENV, "1")  # interpreted, the kernels need no Triton
+    assert fused_epoch.interpret_mode("cpu") is True
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, TEST_BLOCKS)
+    x, y = pad_batch(jnp.zeros((BATCH, N_IN)), jnp.zeros((BATCH,), jnp.int32), layout)
+    assert len(pallas_calls(config(), layout, fused.Source(x, y))) == 3
     cfg = dict(hidden=8, epochs=1, batch_size=32, deskew=False, val_size=0, augment="none")
     result = training.fit(
         training.Config(**cfg).check(), tmp_path / "xla", data=fake_data(64, 16), progress=False
@@ -392,10 +407,6 @@ def test_fit_with_the_fused_kernel_matches_xla(monkeypatch, tmp_path, float32_pr
 
 def test_gpu_bench_script_is_valid_bash():
     """scripts/gpu_bench.sh (run on a GPU; `SMOKE=1` dry-runs it on a CPU) parses."""
-    import subprocess
-
-    from conftest import REPO
-
     done = subprocess.run(["bash", "-n", str(REPO / "scripts" / "gpu_bench.sh")])
     assert done.returncode == 0
 

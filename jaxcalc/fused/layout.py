@@ -12,9 +12,8 @@ zeros and stays exactly zero through every step (see `jaxcalc.fused` for why): t
 network computed is the unpadded one.
 
 `Blocks` also holds Triton's launch settings, made by Pallas's Triton backend
-(`jax.experimental.pallas.triton`), imported only when a kernel is compiled for a GPU:
-on a JAX without that backend `triton_params` says so in one line, and the rest of
-jaxcalc runs as before.
+(`jax.experimental.pallas.triton`), imported only when a kernel is compiled for a GPU
+(`triton_params`): on a JAX without that backend, nothing else here needs it.
 """
 
 from __future__ import annotations
@@ -120,16 +119,16 @@ TRITON = "jax.experimental.pallas.triton"  # Pallas's Triton backend, the kernel
 
 def triton_params() -> type:
     """Pallas's Triton `CompilerParams`, or an `InputError` saying in one line that this JAX
-    lacks it and that `--kernel xla` runs the same training.
+    lacks the backend.
 
-    Imported here, not with this module: JAX may drop or move the Triton backend, and the
-    XLA path must not depend on it."""
+    Imported here, not with this module: JAX may drop or move the Triton backend, and
+    nothing but a kernel compiled for a GPU needs it."""
     try:
         return importlib.import_module(TRITON).CompilerParams
     except (ImportError, AttributeError) as e:
         raise InputError(
-            f"--kernel fused needs Pallas's Triton backend ({TRITON}.CompilerParams), which "
-            f"JAX {jax.__version__} lacks ({type(e).__name__}); use --kernel xla"
+            f"JAX {jax.__version__} lacks Pallas's Triton backend ({TRITON}.CompilerParams: "
+            f"{type(e).__name__})"
         ) from None
 
 

@@ -79,7 +79,10 @@ def interpret_mode(platform: str) -> bool:
     fused kernels need a GPU."""
     if platform != "gpu" and os.environ.get(INTERPRET_ENV) == "1":
         return True
-    fused.triton_params()  # before the platform: no GPU helps a JAX without Triton
+    try:  # before the platform: no GPU helps a JAX without Triton
+        fused.triton_params()
+    except InputError as e:
+        raise InputError(f"--kernel fused: {e}; use --kernel xla") from None
     if platform == "gpu":
         return False
     raise InputError(
