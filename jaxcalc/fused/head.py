@@ -63,7 +63,7 @@ def _head_kernel(
     source: Source,
     part_ref,
     h_ref,
-    _losses_in,  # aliased to losses_ref: the same buffer
+    losses_in_ref,  # unread: aliased to losses_ref, the same buffer
     state: dict[str, adam.Group],
     dz1_ref,
     losses_ref,
