@@ -1,6 +1,7 @@
 """What every benchmark shares: its config and rows, the job, timing, memory, the device.
 
-- `BenchConfig` (what to time) and `Row` (one implementation's result);
+- `BenchConfig` (what to time), `Outcome` (whether an implementation ran) and `Row` (its
+  result in the training benchmark);
 - `Job`: the config, the data and the JAX device every runner gets, with the training
   set-up of the jaxcalc implementations and the images as float rows (`float_rows`);
 - `attempt` (a runner that raises is recorded, not raised; `Skip` marks one that cannot run
@@ -134,13 +135,20 @@ def require_results(rows: Sequence[Row]) -> None:
 
 
 @dataclass
-class Row:
-    """One implementation's result. `status` is ok, skipped or failed (see `note`)."""
+class Outcome:
+    """What every benchmark row holds: the implementation, and whether it ran: `status` is
+    ok, skipped or failed (see `note`)."""
 
     impl: str
     label: str
     status: str = "ok"
     note: str = ""
+
+
+@dataclass
+class Row(Outcome):
+    """One implementation's result in the training benchmark (and its scaling)."""
+
     samples_per_second: float | None = None
     epoch_seconds: list[float] = field(default_factory=list)
     compile_seconds: float | None = None
@@ -273,10 +281,9 @@ EpochRunner = Callable[[int], None]  # runs epoch e (0: the warm-up) of a compil
 # --------------------------------------------------------------------------- timing
 
 
-def attempt(job: Job, row: Any, run: Callable[[], Any]) -> Any:
+def attempt(job: Job, row: Outcome, run: Callable[[], Any]) -> Any:
     """`run()` on the job's device, or None when it raises: a runner that raises is recorded
-    in `row` (a `Row`, or any result with `status` and `note`) as failed (or skipped), not
-    raised."""
+    in `row` as failed (or skipped), not raised."""
     try:
         with jax.default_device(job.device):
             return run()
@@ -295,7 +302,7 @@ def set_throughput(job: Job, row: Row) -> None:
 
 
 def interleave(
-    job: Job, runs: Sequence[tuple[str, Any, Callable[[int], None]]], *, unit: str = "epoch"
+    job: Job, runs: Sequence[tuple[str, Outcome, Callable[[int], None]]], *, unit: str = "epoch"
 ) -> list[list[float]]:
     """Time round e of every (name, row, run) in turn, e = 0 (the warm-up) .. `epochs`
     (`job.cfg.epochs` rounds timed, each an epoch of training or, with `unit="call"`, one

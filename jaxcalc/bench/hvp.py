@@ -34,6 +34,7 @@ from jaxcalc import curvature, machine, mlp
 from jaxcalc.bench.harness import (
     BenchConfig,
     Job,
+    Outcome,
     Skip,
     attempt,
     interleave,
@@ -54,13 +55,9 @@ GOALS = {"vs autodiff": 1.0, "vs gradient": 2.5, "vs torch": 1.5, "lanczos overh
 
 
 @dataclass
-class HvpRow:
-    """One product's result. `status` is ok, skipped or failed (see `note`)."""
+class HvpRow(Outcome):
+    """One product's result."""
 
-    impl: str
-    label: str
-    status: str = "ok"
-    note: str = ""
     call_seconds: list[float] = field(default_factory=list)  # each timed call, all the images
     compile_seconds: float | None = None
     images_per_second: float | None = None  # the images over the median call

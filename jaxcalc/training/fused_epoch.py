@@ -116,7 +116,8 @@ def options(cfg: Config, *, devices: int, platform: str) -> Options:
     environment read once; `InputError` unless the fused epoch runs `cfg` on `devices`
     devices of `platform`."""
     check_config(cfg, devices)
-    return Options(blocks_from_env(cfg.batch_size), interpret_mode(platform))
+    interpret = interpret_mode(platform)
+    return Options(blocks_from_env(cfg.batch_size), interpret)
 
 
 def hyper(cfg: Config) -> fused.Hyper:
