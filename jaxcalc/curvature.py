@@ -1,4 +1,4 @@
-"""The spectrum of a symmetric matrix known only through its products v ↦ A v.
+"""Matrix-free spectra: of any symmetric matrix known only through its products v ↦ A v.
 
 A Hessian of a network with 800,000 parameters has 6.4·10¹¹ entries; its product with a
 vector costs about two gradients (`mlp.hvp`). Everything here needs only that product,

@@ -1,9 +1,13 @@
-"""The Hessian of the MNIST network at work, behind `jaxcalc hessian`.
+"""`jaxcalc hessian` on the MNIST network: its loss Hessian's spectrum, saliency, sharpness.
 
-- `read_checkpoint`: the evaluated weights and the config of a `jaxcalc train` checkpoint;
+The maths lives elsewhere: `mlp.second_order` gives the network's Hessian-vector products,
+`curvature` the spectrum of any symmetric matrix known through its products. Here:
+
+- `trained_network`: the evaluated weights and the config of a `jaxcalc train` checkpoint;
 - `examples`: the slices of a loaded data set to use, the images as the training run saw
   them (deskewed when it was); `training_examples`, `test_examples`: those as the
-  network's inputs, and the targets of its loss (label smoothing included);
+  network's inputs (`training.preprocess`), and the targets of its loss (label smoothing
+  included);
 - `spectrum`: top eigenvalues, Hutchinson trace and Lanczos quadrature of the Hessian H
   (and the Gauss-Newton G) of the mean loss over a data set (`curvature.data_matvec`);
 - `saliency`: ∂z2/∂x of the predicted class for a few test digits (`mlp.input_jacobian`);
@@ -27,8 +31,7 @@ import numpy as np
 from jaxcalc import curvature, data, mlp, training
 from jaxcalc.data import Data
 from jaxcalc.losses import one_hot, smooth_labels
-from jaxcalc.training.loop import deskewed
-from jaxcalc.training.step import inputs
+from jaxcalc.training.preprocess import deskewed, inputs
 from jaxcalc.validation import InputError
 
 Progress = Callable[[str], None]
@@ -37,7 +40,7 @@ Progress = Callable[[str], None]
 # --------------------------------------------------------------------------- the network
 
 
-def read_checkpoint(path: str | Path) -> tuple[mlp.Params, training.Config, int]:
+def trained_network(path: str | Path) -> tuple[mlp.Params, training.Config, int]:
     """(evaluated weights, config, epochs trained) from a `jaxcalc train` checkpoint.
 
     `training.read_checkpoint` reads and checks it; the weights are those the run scored
@@ -63,7 +66,7 @@ def fresh_network(cfg: training.Config) -> mlp.Params:
 def examples(cfg: training.Config, d: Data, n_train: int, n_test: int) -> Data:
     """The first `n_train` training and `n_test` test examples of `d` (no validation split),
     the images as `cfg`'s run saw them: deskewed when it was, both slices in one call
-    (`training.loop.deskewed`; deskewing is per image, so the pixels are those of the run)."""
+    (`training.preprocess.deskewed`; deskewing is per image: the pixels are those of the run)."""
     if n_train > len(d.train_labels):
         raise InputError(f"--examples {n_train} exceeds the {len(d.train_labels)} training images")
     d = d._replace(

@@ -23,11 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxcalc import fused, training
+from jaxcalc.fused import Blocks, Layout, groups
 from jaxcalc.fused.forward import forward
 from jaxcalc.fused.head import head
-from jaxcalc.fused.layout import Blocks, Layout
-from jaxcalc.fused.step import groups
 from jaxcalc.fused.update import update_w1
+from jaxcalc.training import fused_epoch
 from jaxcalc.training.fused_check import compare
 
 JOBS = {  # name: (hidden, batch, recipe)
@@ -60,7 +60,7 @@ def numerics() -> list[dict]:
     rows = []
     for job, (hidden, batch, recipe) in JOBS.items():
         cfg = config(hidden, batch, recipe)
-        base = fused.epoch.default_blocks(batch)
+        base = fused_epoch.blocks_from_env(batch)
         for precision in ("tf32", "float32", "bfloat16"):
             blocks = Blocks(**{**base.__dict__, "precision": precision})
             for reference in dict.fromkeys((precision, "float32")):
@@ -87,16 +87,16 @@ def kernel_times(job: str) -> dict:
     """µs per call of each kernel and of the step, in a loop unrolled 8 times."""
     hidden, batch, recipe = JOBS[job]
     cfg = config(hidden, batch, recipe)
-    layout = Layout(784, hidden, 10, batch, fused.epoch.default_blocks(batch))
+    layout = Layout(784, hidden, 10, batch, fused_epoch.blocks_from_env(batch))
     steps = N_TRAIN // batch
-    hp = fused.epoch.hyper(cfg)
+    hp = fused_epoch.hyper(cfg)
     rng = np.random.default_rng(0)
     images = jnp.asarray(rng.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8))
     labels = jnp.asarray(rng.integers(0, 10, N_TRAIN).astype(np.int32))
     order = jnp.asarray(rng.permutation(N_TRAIN)[: steps * batch].reshape(steps, batch))
-    src = fused.epoch.resident(images, labels, order, layout)
+    src = fused.resident(images, labels, order, layout)
     opt = training.make_optimizer(cfg, steps)
-    fs = fused.to_fused(training.init_state(cfg, opt, 784, 10), layout)
+    fs = fused_epoch.to_fused(training.init_state(cfg, opt, 784, 10), layout)
     coefs = fused.coefficient_table(jnp.zeros([], jnp.int32), steps, 1e-3, hp)
     losses = jnp.zeros(steps, jnp.float32)
     i0 = jnp.zeros(1, jnp.int32)

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 
 from jaxcalc import augment, data, mlp, optim, schedules
 from jaxcalc.losses import smooth_labels
-from jaxcalc.training.step import epoch_order, inputs
+from jaxcalc.training.preprocess import inputs
+from jaxcalc.training.step import epoch_order
 from jaxcalc.validation import DataError
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

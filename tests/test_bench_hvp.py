@@ -23,7 +23,7 @@ def test_tiny_run_reports_every_product_and_the_goals(monkeypatch):
     status = {r.impl: r.status for r in result.rows}
     assert status == {"hvp": "ok", "hvp-autodiff": "ok", "gradient": "ok", "lanczos": "ok",
                       "torch-hvp": "skipped"}  # fmt: skip
-    assert all(len(r.epoch_seconds) == 1 for r in result.rows if r.status == "ok")
+    assert all(len(r.call_seconds) == 1 for r in result.rows if r.status == "ok")
     assert set(hvp.ratios(result)) == {"vs autodiff", "vs gradient", "lanczos overhead"}
     text = hvp_table(result)
     for line in (

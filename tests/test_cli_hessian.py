@@ -40,9 +40,9 @@ def tiny_checkpoint(tmp_path):
     return path, state, cfg
 
 
-def test_read_checkpoint_gives_the_evaluated_weights(tiny_checkpoint):
+def test_trained_network_gives_the_evaluated_weights(tiny_checkpoint):
     path, state, cfg = tiny_checkpoint
-    params, read_cfg, epochs = hessian.read_checkpoint(path)
+    params, read_cfg, epochs = hessian.trained_network(path)
     assert read_cfg == cfg and epochs == 1
     want = training.eval_params(state, cfg.ema)  # the EMA, debiased
     for k in want:

@@ -57,6 +57,9 @@ def test_relative_error_floor():
     errors = gradcheck.gradient_errors(a, r)  # b1 is judged on the gradient's scale, 2
     assert errors["b1"] == pytest.approx(5e-10) and errors["W1"] == 0.0
     assert gradcheck.relative_error(a["b1"], r["b1"]) == pytest.approx(0.5)  # bare cs231n
+    nan = jnp.array([0.0, jnp.nan])  # a NaN anywhere, either side: NaN, which fails every tolerance
+    assert jnp.isnan(gradcheck.relative_error(nan, r["b1"]))
+    assert jnp.isnan(gradcheck.relative_error(r["b1"], nan))
 
 
 @pytest.mark.parametrize(

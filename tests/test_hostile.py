@@ -24,7 +24,7 @@ import pytest
 from test_data import idx_bytes
 from test_gradcheck import retrace
 
-from jaxcalc import calculus, data, descent, gradcheck, losses, mlp, step_size
+from jaxcalc import calculus, cli, data, descent, gradcheck, losses, mlp, step_size
 from jaxcalc.bench import harness, peers, scaling
 from jaxcalc.cli import main
 from jaxcalc.files import atomic_write, write_json
@@ -292,7 +292,7 @@ def test_sigterm_stops_the_measurement_subprocess(monkeypatch, capsys):
             pids.append(int(message.split()[1]))
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(harness, "progress_to_stderr", progress)
+    monkeypatch.setattr(cli, "progress_to_stderr", progress)
     code, _, err = run(["bench", "--devices", "1", "2", *TINY_SCALING], capsys)
     assert code == 143 and err.strip() == "jaxcalc bench: terminated"
     with pytest.raises(ProcessLookupError):

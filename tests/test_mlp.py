@@ -138,6 +138,26 @@ def test_forward_cache_and_predict():
     )
 
 
+def test_the_configuration_is_one_frozen_checked_value():
+    """`Net(activation, loss, output)`: checked when made, frozen, hashable (a static jit
+    argument), and what the keyword functions run on."""
+    net = mlp.Net("tanh", "mse", "identity")
+    assert net == mlp.Net(activation="tanh", loss="mse", output="identity")
+    assert hash(net) == hash(mlp.Net("tanh", "mse", "identity"))
+    with pytest.raises(AttributeError):
+        net.loss = "cross_entropy"
+    for bad, word in ((dict(activation="gelu"), "activation"), (dict(loss="hinge"), "loss")):
+        with pytest.raises(InputError, match=word):
+            mlp.Net(**bad)
+    params, x, y = _problem(1, loss="mse")
+    params, x, y, _ = mlp.network.check_args(net, params, x, y)
+    _, cache = mlp.network.forward_unchecked(net, params, x)
+    grads = jax.jit(mlp.network.backward_unchecked, static_argnums=0)(net, params, cache, y, None)
+    want = mlp.loss_and_grad(params, x, y, activation="tanh", loss="mse", output="identity")[1]
+    for k in mlp.PARAM_NAMES:
+        np.testing.assert_allclose(grads[k], want[k], rtol=1e-6, atol=1e-7)
+
+
 def test_jit_does_not_recompile_on_new_data():
     step = jax.jit(partial(mlp.loss_and_grad, activation="tanh", loss="mse", output="identity"))
     for seed in range(3):

@@ -293,6 +293,18 @@ def test_adamw_mask_as_pytree_or_function():
         assert float(u["W"][0, 0]) == pytest.approx(-0.05) and float(u["b"][0]) == 0.0
 
 
+def test_adamw_docstring_example_runs_on_the_networks_params():
+    """adamw's example, run as written on the MLP's own parameters: weights decay, biases not."""
+    params = mlp.init_params(jax.random.key(0), (4, 3, 2))
+    grads = jax.tree.map(jnp.ones_like, params)
+    example = [ln.strip()[4:] for ln in optim.adamw.__doc__.splitlines() if ">>> " in ln]
+    scope = {"adamw": optim.adamw, "params": params, "grads": grads}
+    exec("\n".join(example), scope)  # noqa: S102 - the docstring's own lines
+    u = scope["updates"]  # step 1 is −α g/|g| = −α (to float32 rounding); decay adds −α λ θ
+    np.testing.assert_allclose(u["b1"], -1e-3 * np.ones(3), rtol=1e-4)
+    np.testing.assert_allclose(u["W1"], -1e-3 * (1 + 1e-2 * params["W1"]), rtol=1e-4)
+
+
 def test_adamw_needs_params():
     opt = optim.adamw(0.1)
     with pytest.raises(InputError, match="params"):

@@ -213,3 +213,64 @@ def test_bad_multi_process_flags_are_one_line(flags, message, tmp_path):
                      *flags])  # fmt: skip
     assert code == 2 and err.getvalue().count("\n") == 1 and message in err.getvalue()
     assert jax.process_count() == 1
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _gone(pid: int, seconds: float = 15.0) -> bool:
+    end = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < end:
+        time.sleep(0.1)
+    return not _alive(pid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_child_dies_with_its_parent():
+    """`subprocesses.die_with_parent`: a child whose parent is killed (SIGKILL: no chance to
+    stop it) ends too; one whose parent is gone before it asks ends at once, status 1."""
+    child = (
+        "import os, sys, time; from jaxcalc.subprocesses import die_with_parent; "
+        "die_with_parent(int(sys.argv[1])); print(os.getpid(), flush=True); time.sleep(120)"
+    )
+    parent = (
+        "import os, subprocess, sys; "
+        f"subprocess.Popen([sys.executable, '-c', {child!r}, str(os.getpid())]).wait()"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    p = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True, env=env)
+    pid = int(p.stdout.readline())
+    assert _alive(pid)
+    p.kill()
+    p.wait()
+    assert _gone(pid)
+    orphan = subprocess.run([sys.executable, "-c", child, "-1"], capture_output=True, env=env)
+    assert orphan.returncode == 1 and orphan.stdout == b""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_worker_dies_with_its_supervisor(tmp_path):
+    """The worker of a multi-process `jaxcalc train` (waiting for the other process to join)
+    ends when its supervisor is killed."""
+    flags = ["--coordinator-address", f"localhost:{free_port()}", "--num-processes", "2"]
+    flags += ["--process-id", "0", "--join-timeout", "60"]
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "jaxcalc", "train", "--out", str(tmp_path), *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children")
+    end = time.monotonic() + 30
+    while not children.read_text().split() and time.monotonic() < end:
+        time.sleep(0.1)
+    (worker,) = map(int, children.read_text().split())
+    time.sleep(3)  # the worker is importing JAX, or joining
+    supervisor.kill()
+    supervisor.wait()
+    assert _gone(worker)

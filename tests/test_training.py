@@ -14,11 +14,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
-from jaxcalc import augment, training
+from jaxcalc import augment, optim, training
 from jaxcalc.cli import Terminated, main
 from jaxcalc.data import Data
 from jaxcalc.plots.training import FIGURES
@@ -189,6 +191,85 @@ def test_nan_in_first_epoch(data, tmp_path):
     with pytest.raises(training.Diverged, match="in epoch 1 .*no checkpoint.*--lr 1e\\+30"):
         training.fit(cfg, tmp_path, data=data, progress=False)
     assert not (tmp_path / training.CHECKPOINT).exists()
+
+
+# --------------------------------------------------------------------------- the step's parts
+
+
+def test_the_debiased_average_of_a_constant_theta_is_theta_from_step_1():
+    """The weights evaluated (`eval_params`) after t steps that leave θ alone are θ, for
+    every t ≥ 1: the average starts at 0, and its debias undoes exactly that start."""
+    cfg = tiny(ema=0.9, augment="none", dropout=0.0, label_smoothing=0.0)
+    still = optim.scale(0.0)  # updates 0 · g: θ stays what it is
+    state = training.init_state(cfg, still, 784, 10)
+    step = jax.jit(training.make_step(cfg, still, 10))
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.integers(0, 256, (8, 28, 28), dtype=np.uint8))
+    labels = jnp.asarray(rng.integers(0, 10, 8).astype(np.int32))
+    for t in range(1, 6):
+        state, _ = step(state, (images, labels, jax.random.PRNGKey(t)))
+        got = training.eval_params(state, cfg.ema)
+        for name, theta in state.params.items():
+            np.testing.assert_allclose(got[name], theta, rtol=1e-6, atol=1e-7, err_msg=f"t={t}")
+
+
+def test_each_epoch_visits_a_new_permutation_of_the_training_set():
+    """The batches of an epoch (as `make_epoch` takes them, with the key `fit` gives epoch
+    e: fold_in(k_train, e)) cover every example once, in a new order each epoch."""
+    n, batch = 60, 12
+
+    def spy(state, batch):  # the "loss" of a step: the labels of its batch
+        _, labels, _ = batch
+        return state, labels
+
+    epoch = jax.jit(training.make_epoch(spy, batch))
+    k_train = training.run_keys(0)[1]
+    orders = []
+    for e in range(3):
+        _, seen = epoch(
+            0, jnp.zeros((n, 2, 2), jnp.uint8), jnp.arange(n), jax.random.fold_in(k_train, e)
+        )
+        assert seen.shape == (n // batch, batch)
+        assert sorted(np.asarray(seen).ravel().tolist()) == list(range(n))  # a permutation
+        orders.append(np.asarray(seen).ravel())
+    for a in range(3):
+        for b in range(a):
+            assert (orders[a] != orders[b]).mean() > 0.5, (a, b)  # not the same order again
+
+
+@pytest.mark.parametrize("total", [2, 100, 4280])  # 4280: the default recipe, 214 x 20 updates
+@pytest.mark.parametrize("schedule", ["warmup_cosine", "cosine"])
+def test_the_schedule_peaks_and_ends_at_the_intended_steps(schedule, total):
+    """`jaxcalc train`'s learning rate over `total` updates (`learning_rate`, as
+    `make_optimizer` gets it from `fit`: steps per epoch x epochs): warm-up over the first
+    3% of the updates to the peak, then cosine to 0 at update `total`, as optax's schedules
+    (whose `decay_steps` is the whole length, warm-up included)."""
+    cfg = tiny(schedule=schedule, lr=3e-3)
+    lr = training.learning_rate(cfg, total)
+    warmup = max(1, (3 * total) // 100) if schedule == "warmup_cosine" else 0
+    if warmup:
+        want = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, total)
+    else:
+        want = optax.cosine_decay_schedule(cfg.lr, total)
+    counts = jnp.arange(total + 3)
+    np.testing.assert_allclose(jax.vmap(lr)(counts), jax.vmap(want)(counts), rtol=1e-6, atol=1e-12)
+    assert float(lr(warmup)) == pytest.approx(cfg.lr)  # the peak, after the warm-up
+    assert all(float(lr(t)) < cfg.lr for t in range(warmup))
+    assert float(lr(total - 1)) > 0  # the last update (count total − 1) still moves
+    assert float(lr(total)) == 0.0  # the end value, reached just after it
+
+
+def test_fit_schedules_over_every_update_of_the_run(data, tmp_path, monkeypatch):
+    """`fit` gives the schedule the run's length: steps per epoch x epochs."""
+    lengths = []
+
+    def make_optimizer(cfg, total_steps):
+        lengths.append(total_steps)
+        return training.make_optimizer(cfg, total_steps)
+
+    monkeypatch.setattr(training.loop, "make_optimizer", make_optimizer)
+    training.fit(tiny(epochs=3), tmp_path, data=data, progress=False)
+    assert lengths == [len(data.train_labels) // 32 * 3]
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,22 @@
-"""What every benchmark shares: its config and rows, the job, timing, memory, the machine.
+"""What every benchmark shares: its config and rows, the job, timing, memory, the device.
 
-- `BenchConfig` (what to time) and `Row` (one implementation's result);
+- `BenchConfig` (what to time), `Outcome` (whether an implementation ran) and `Row` (its
+  result in the training benchmark);
 - `Job`: the config, the data and the JAX device every runner gets, with the training
   set-up of the jaxcalc implementations and the images as float rows (`float_rows`);
 - `attempt` (a runner that raises is recorded, not raised; `Skip` marks one that cannot run
   here), `interleave` (an epoch of each implementation in turn) and `set_throughput`;
 - memory: `peak_rss` (the process's peak resident memory), `xla_memory` (an executable's
   buffers) and `gib` (bytes for a message);
-- `machine` (what the numbers were measured on), `jax_device`, `training_data`,
-  `progress_to_stderr`.
+- `jax_device`, `training_data`. What the numbers were measured on is
+  `jaxcalc.machine.describe`; the command line prints progress (`cli.progress_to_stderr`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -136,13 +135,20 @@ def require_results(rows: Sequence[Row]) -> None:
 
 
 @dataclass
-class Row:
-    """One implementation's result. `status` is ok, skipped or failed (see `note`)."""
+class Outcome:
+    """What every benchmark row holds: the implementation, and whether it ran: `status` is
+    ok, skipped or failed (see `note`)."""
 
     impl: str
     label: str
     status: str = "ok"
     note: str = ""
+
+
+@dataclass
+class Row(Outcome):
+    """One implementation's result in the training benchmark (and its scaling)."""
+
     samples_per_second: float | None = None
     epoch_seconds: list[float] = field(default_factory=list)
     compile_seconds: float | None = None
@@ -268,11 +274,6 @@ class Job:
         x = self.images.reshape(len(self.images), -1).astype(np.float32) / np.float32(255)
         return x, self.labels
 
-    def epoch_progress(self, name: str) -> Callable[[int], None]:
-        """`e -> None` reporting epoch e (0: the warm-up) of `name`."""
-        n = self.cfg.epochs + 1
-        return lambda e: self.progress(f"  {name}: epoch {e + 1}/{n}{' (warm-up)' * (e == 0)}")
-
 
 EpochRunner = Callable[[int], None]  # runs epoch e (0: the warm-up) of a compiled job
 
@@ -280,7 +281,7 @@ EpochRunner = Callable[[int], None]  # runs epoch e (0: the warm-up) of a compil
 # --------------------------------------------------------------------------- timing
 
 
-def attempt(job: Job, row: Row, run: Callable[[], Any]) -> Any:
+def attempt(job: Job, row: Outcome, run: Callable[[], Any]) -> Any:
     """`run()` on the job's device, or None when it raises: a runner that raises is recorded
     in `row` as failed (or skipped), not raised."""
     try:
@@ -300,32 +301,34 @@ def set_throughput(job: Job, row: Row) -> None:
         row.samples_per_second = job.steps * job.cfg.batch_size / seconds
 
 
-def interleave(job: Job, runs: Sequence[tuple[str, Row, EpochRunner]]) -> None:
-    """Time epoch e of every compiled (name, row, run_epoch) in turn, e = 0 (warm-up) ..
-    epochs, into each row's `epoch_seconds`.
+def interleave(
+    job: Job, runs: Sequence[tuple[str, Outcome, Callable[[int], None]]], *, unit: str = "epoch"
+) -> list[list[float]]:
+    """Time round e of every (name, row, run) in turn, e = 0 (the warm-up) .. `epochs`
+    (`job.cfg.epochs` rounds timed, each an epoch of training or, with `unit="call"`, one
+    call); return each run's timed seconds, warm-up left out ([] for one that failed).
 
     Each implementation sees the machine in the same state, so their ratios are fair: run
     one after the other, they would see this shared machine drift (by 10-20% over a
-    minute). A pause of `SETTLE_SECONDS` before each epoch lets the previous one's threads
+    minute). A pause of `SETTLE_SECONDS` before each round lets the previous one's threads
     go idle: without it the epoch after another implementation's ran ~5% slower (measured:
     the same program at 0.94x or 1.05x of its twin depending on the order, 1.00x with it).
     """
+    rounds = job.cfg.epochs + 1
     times: list[list[float]] = [[] for _ in runs]
-    for e in range(job.cfg.epochs + 1):
-        for (name, row, run_epoch), seconds in zip(runs, times, strict=True):
+    for e in range(rounds):
+        for (name, row, run), seconds in zip(runs, times, strict=True):
             if row.status != "ok":
                 continue
-            job.epoch_progress(name)(e)
+            job.progress(f"  {name}: {unit} {e + 1}/{rounds}{' (warm-up)' * (e == 0)}")
             time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
-            attempt(job, row, lambda: run_epoch(e))  # noqa: B023 - called at once
+            attempt(job, row, lambda: run(e))  # noqa: B023 - called at once
             seconds.append(time.perf_counter() - start)
-    for (_, row, _), seconds in zip(runs, times, strict=True):
-        if row.status == "ok":
-            row.epoch_seconds = seconds[1:]
+    return [s[1:] if row.status == "ok" else [] for (_, row, _), s in zip(runs, times, strict=True)]
 
 
-# --------------------------------------------------------------------------- the machine
+# --------------------------------------------------------------------------- the device
 
 
 def jax_device(name: str) -> jax.Device:
@@ -338,21 +341,3 @@ def jax_device(name: str) -> jax.Device:
             f"JAX sees no {name} device (its backends: {jax.default_backend()}); "
             "install jax[cuda12] for a GPU, or use --device cpu"
         ) from None
-
-
-def machine(device: jax.Device) -> dict[str, Any]:
-    """What the numbers were measured on."""
-    return {
-        "jax_device": device.platform
-        if device.platform == "cpu"
-        else f"{device.platform} ({device.device_kind})",
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "jax": jax.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def progress_to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

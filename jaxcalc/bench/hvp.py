@@ -13,8 +13,8 @@ one run, a product of each kind in turn (`harness.interleave`):
 - `lanczos`: `curvature.top_eigenvalues` of H, k = 1 with `lanczos_steps` steps, each step
   one `mlp.hvp`: the time to the top eigenvalue of the network over the N images.
 
-Each row is the median of the timed calls after a warm-up call; JAX compile time apart.
-The goals (`GOALS`) as a table: `report.hvp_table`.
+Each row (`HvpRow`) holds the seconds of its timed calls, after a warm-up call; its speed
+is the median's; JAX compile time apart. The goals (`GOALS`) as a table: `report.hvp_table`.
 """
 
 from __future__ import annotations
@@ -23,24 +23,22 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcalc import curvature, mlp
+from jaxcalc import curvature, machine, mlp
 from jaxcalc.bench.harness import (
     BenchConfig,
     Job,
-    Row,
+    Outcome,
     Skip,
     attempt,
     interleave,
     jax_device,
-    machine,
-    set_throughput,
     training_data,
 )
 
@@ -57,18 +55,27 @@ GOALS = {"vs autodiff": 1.0, "vs gradient": 2.5, "vs torch": 1.5, "lanczos overh
 
 
 @dataclass
+class HvpRow(Outcome):
+    """One product's result."""
+
+    call_seconds: list[float] = field(default_factory=list)  # each timed call, all the images
+    compile_seconds: float | None = None
+    images_per_second: float | None = None  # the images over the median call
+
+
+@dataclass
 class HvpResult:
     config: dict[str, Any]
     machine: dict[str, Any]
     data: str
-    rows: list[Row]
+    rows: list[HvpRow]
 
-    def row(self, impl: str) -> Row | None:
-        return next((r for r in self.rows if r.impl == impl and r.epoch_seconds), None)
+    def row(self, impl: str) -> HvpRow | None:
+        return next((r for r in self.rows if r.impl == impl and r.call_seconds), None)
 
     def seconds(self, impl: str) -> float | None:
         row = self.row(impl)
-        return None if row is None else float(np.median(row.epoch_seconds))
+        return None if row is None else float(np.median(row.call_seconds))
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -84,7 +91,7 @@ def _problem(job: Job, hidden: int):
     return jax.device_put((params, jnp.asarray(x), jnp.asarray(labels), v), job.device)
 
 
-def _compiled(row: Row, fn: Callable, *args: Any) -> Callable[[int], None]:
+def _compiled(row: HvpRow, fn: Callable, *args: Any) -> Callable[[int], None]:
     """Compile `fn(*args)` (its compile time into `row`); returns a runner of one call."""
     start = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
@@ -153,18 +160,18 @@ def run_hvp_bench(
     }
     rows, runs = [], []
     for impl, setup in setups.items():
-        row = Row(impl, IMPLS[impl])
+        row = HvpRow(impl, IMPLS[impl])
         progress(f"  {impl}: setting up")
         runner = attempt(job, row, lambda: setup(row))  # noqa: B023
         rows.append(row)
         if runner is not None:
             runs.append((impl, row, runner))
-    interleave(job, runs)
-    for row in rows:
-        set_throughput(job, row)  # one epoch = one call over all `examples` images
+    for (_, row, _), seconds in zip(runs, interleave(job, runs, unit="call"), strict=True):
+        row.call_seconds = seconds
+        row.images_per_second = examples / float(np.median(seconds)) if seconds else None
     config = {"examples": examples, "hidden": hidden, "repeats": repeats, "device": device}
     config["lanczos_steps"] = lanczos_steps
-    return HvpResult(config, machine(job.device), source, rows)
+    return HvpResult(config, machine.describe(job.device), source, rows)
 
 
 def ratios(result: HvpResult) -> dict[str, float]:

@@ -183,14 +183,14 @@ def hvp_table(result: HvpResult) -> str:
     head = ("product", "median s", "x gradient", "images/s", "compile s")
     lines = []
     for r in result.rows:
-        s = _median(r.epoch_seconds)
+        s = _median(r.call_seconds)
         status = "" if r.status == "ok" else f"{r.status.upper()}: {r.note}"
         lines.append(
             (
                 r.impl,
                 fmt(s, ".3f"),
                 fmt(s / grad if s and grad else None, ".2f"),
-                fmt(r.samples_per_second, ",.0f"),
+                fmt(r.images_per_second, ",.0f"),
                 fmt(r.compile_seconds, ".2f"),
                 status or r.label,
             )

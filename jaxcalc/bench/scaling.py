@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxcalc import training
+from jaxcalc import machine, training
 from jaxcalc.bench.harness import (
     IMPLS,
     BenchConfig,
@@ -44,11 +43,11 @@ from jaxcalc.bench.harness import (
     attempt,
     interleave,
     jax_device,
-    machine,
     set_throughput,
     training_data,
 )
 from jaxcalc.bench.training import compile_autodiff_scan, compile_manual_scan
+from jaxcalc.subprocesses import die_with_parent
 from jaxcalc.validation import InputError, RunError, check_positive_int
 
 #: The most virtual CPU devices `--devices` makes: they share the machine's cores, and XLA
@@ -148,12 +147,13 @@ def measure(
         for n in devices:
             progress(f"{IMPLS[impl]}, {n} device(s)")
             row = ScalingRow(impl, IMPLS[impl], devices=n)
-            mesh = Mesh(np.array(available[:n]), (training.BATCH_AXIS,))
+            mesh = training.make_mesh(n, platform=cfg.device)
             run_epoch = attempt(job, row, lambda: SCAN_COMPILERS[impl](job, row, mesh))  # noqa: B023
             if run_epoch is not None:
                 compiled.append((f"{impl} on {n}", row, run_epoch))
             rows.append(row)
-    interleave(job, compiled)
+    for (_, row, _), seconds in zip(compiled, interleave(job, compiled), strict=True):
+        row.epoch_seconds = seconds
     for row in rows:
         set_throughput(job, row)
     for i in range(0, len(rows), len(devices)):
@@ -165,7 +165,7 @@ def measure(
     return ScalingResult(
         config=dataclasses.asdict(cfg),
         devices=list(devices),
-        machine=machine(available[0]),
+        machine=machine.describe(available[0]),
         data=source,
         train_size=len(labels),
         virtual=cfg.device == "cpu" and devices[-1] > 1,
@@ -180,8 +180,8 @@ def _in_subprocess(
 
     Its progress comes back line by line. It is killed, with its process group, after
     `SUBPROCESS_TIMEOUT` seconds or when this process is interrupted (Ctrl-C, SIGTERM), and
-    exits by itself when this process is gone; its failure is a `RunError` quoting the last
-    line of its stderr.
+    dies with this process (`subprocesses.die_with_parent`); its failure is a `RunError`
+    quoting the last line of its stderr.
     """
     flag = f"--xla_force_host_platform_device_count={devices[-1]}"
     if progress:
@@ -249,20 +249,9 @@ def _stop(child: subprocess.Popen) -> None:
         child.wait()
 
 
-def _exit_with(parent: int) -> None:
-    """Exit this process as soon as `parent` is gone (killed without a chance to stop us)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 if __name__ == "__main__":  # the subprocess of `_in_subprocess`: progress, then the result
     request = json.loads(sys.argv[1])
-    _exit_with(request["parent"])
+    die_with_parent(request["parent"])
     cfg = BenchConfig(**{**request["config"], "impls": tuple(request["config"]["impls"])})
     say = lambda kind, text: print(kind, text, flush=True)  # noqa: E731
     result = measure(cfg, request["devices"], training_data(cfg), lambda t: say("progress", t))

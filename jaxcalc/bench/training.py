@@ -38,7 +38,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from jaxcalc import training
+from jaxcalc import machine, training
 from jaxcalc.bench import hardware, peers
 from jaxcalc.bench.harness import (
     IMPLS,
@@ -51,13 +51,13 @@ from jaxcalc.bench.harness import (
     attempt,
     interleave,
     jax_device,
-    machine,
     peak_rss,
     set_throughput,
     training_data,
     xla_memory,
 )
 from jaxcalc.bench.kernels import kernels_per_step
+from jaxcalc.training import fused_epoch
 from jaxcalc.validation import InputError
 
 BASELINE = "autodiff-scan"
@@ -121,18 +121,17 @@ def compile_autodiff_scan(job: Job, row: Row, mesh: Mesh | None = None) -> Epoch
 
 def compile_fused_scan(job: Job, row: Row) -> EpochRunner:
     """The manual-scan job with the fused Pallas step (`jaxcalc.fused`); skipped off a GPU
-    unless `JAXCALC_PALLAS_INTERPRET=1` asks for interpret mode."""
-    from jaxcalc import fused
-
+    unless `JAXCALC_PALLAS_INTERPRET=1` asks for interpret mode, or on a JAX without
+    Pallas's Triton backend."""
     tcfg = dataclasses.replace(job.train_config("manual"), kernel="fused")
-    platform = job.device.platform
     try:
-        fused.check_fused(tcfg, 1, platform)
-    except InputError:
-        raise Skip(f"needs a GPU; {fused.INTERPRET_ENV}=1 interprets its kernels (slow)") from None
+        interpret = fused_epoch.interpret_mode(job.device.platform)
+    except InputError as e:
+        raise Skip(str(e)) from None
+    blocks = fused_epoch.blocks_from_env(job.cfg.batch_size)
     _, state, data = job.jax_setup("manual", training.make_optimizer(tcfg, job.steps))
-    epoch = fused.make_fused_epoch(
-        tcfg, job.steps, N_CLASSES, platform=platform, unroll=job.cfg.unroll
+    epoch = fused_epoch.make_fused_epoch(
+        tcfg, job.steps, N_CLASSES, blocks=blocks, interpret=interpret, unroll=job.cfg.unroll
     )
     return _compile_epoch(job, row, epoch, state, data, None)
 
@@ -285,7 +284,8 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
             attempt(job, row, lambda: RUNNERS[row.impl](job, row))  # noqa: B023
     if compiled:
         progress(f"timing {', '.join(name for name, *_ in compiled)}: an epoch of each in turn")
-        interleave(job, compiled)
+        for (_, row, _), seconds in zip(compiled, interleave(job, compiled), strict=True):
+            row.epoch_seconds = seconds
     for row in rows:
         set_throughput(job, row)
         if row.samples_per_second is not None:
@@ -296,7 +296,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
             row.vs_baseline = row.samples_per_second / base.samples_per_second
     return BenchResult(
         config=dataclasses.asdict(cfg),
-        machine=machine(device),
+        machine=machine.describe(device),
         data=source,
         train_size=len(labels),
         flops_per_sample=flops,

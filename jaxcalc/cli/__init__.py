@@ -109,6 +109,11 @@ def seconds_since_start() -> float:
         return time.perf_counter() - _IMPORTED
 
 
+def progress_to_stderr(message: str) -> None:
+    """A line of a long command's progress, on stderr at once."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def check_writable(path: str | os.PathLike, flag: str, *, folder: bool) -> Path:
     """Raise `InputError` naming `flag` unless `path` (a folder or a file) can be written.
 

@@ -148,9 +148,10 @@ def bench_config(args: argparse.Namespace, default_impls: tuple[str, ...]) -> Be
 
 
 def run_training(args: argparse.Namespace) -> int:
-    from jaxcalc.bench.harness import progress_to_stderr, require_results
+    from jaxcalc.bench.harness import require_results
     from jaxcalc.bench.report import training_table
     from jaxcalc.bench.training import run_bench
+    from jaxcalc.cli import progress_to_stderr
     from jaxcalc.plots.bench import throughput_figure
 
     result = run_bench(bench_config(args, tuple(IMPLS)), progress_to_stderr)
@@ -160,9 +161,10 @@ def run_training(args: argparse.Namespace) -> int:
 
 
 def run_scaling(args: argparse.Namespace) -> int:
-    from jaxcalc.bench.harness import progress_to_stderr, require_results
+    from jaxcalc.bench.harness import require_results
     from jaxcalc.bench.report import scaling_table
     from jaxcalc.bench.scaling import run_scaling
+    from jaxcalc.cli import progress_to_stderr
     from jaxcalc.plots.bench import scaling_figure
 
     cfg = bench_config(args, ("manual-scan",))
@@ -177,8 +179,9 @@ def run_gradient_cost(args: argparse.Namespace) -> int:
     import jax
 
     from jaxcalc.bench.gradient_cost import CostPoint, gradient_cost
-    from jaxcalc.bench.harness import jax_device, progress_to_stderr
+    from jaxcalc.bench.harness import jax_device
     from jaxcalc.bench.report import cost_table
+    from jaxcalc.cli import progress_to_stderr
     from jaxcalc.plots.bench import gradient_cost_figure
 
     device = jax_device(args.device)
@@ -216,9 +219,9 @@ def write_outputs(
 
 def run_hvp(args: argparse.Namespace) -> int:
     """`--hvp`: the products of `jaxcalc.bench.hvp`, their table, and `--json`."""
-    from jaxcalc.bench.harness import progress_to_stderr
     from jaxcalc.bench.hvp import run_hvp_bench
     from jaxcalc.bench.report import hvp_table
+    from jaxcalc.cli import progress_to_stderr
     from jaxcalc.validation import InputError
 
     other = [f for f, on in (("--devices", args.devices), ("--gradient-cost", args.gradient_cost),

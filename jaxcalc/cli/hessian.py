@@ -111,7 +111,7 @@ def _network(args: argparse.Namespace):
     from jaxcalc import hessian, training
 
     if args.checkpoint:
-        params, cfg, epochs = hessian.read_checkpoint(args.checkpoint)
+        params, cfg, epochs = hessian.trained_network(args.checkpoint)
         return params, cfg, f"checkpoint {args.checkpoint} ({epochs} epochs, evaluated weights)"
     cfg = training.default_config("mnist")
     return hessian.fresh_network(cfg), cfg, f"a fresh network (seed {cfg.seed}, not trained)"
@@ -120,8 +120,8 @@ def _network(args: argparse.Namespace):
 def run_spectrum(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxcalc import data, hessian, mlp
-    from jaxcalc.bench.harness import machine, progress_to_stderr
+    from jaxcalc import data, hessian, machine, mlp
+    from jaxcalc.cli import progress_to_stderr
     from jaxcalc.curvature import lanczos_steps
     from jaxcalc.files import write_json
     from jaxcalc.plots import save
@@ -160,10 +160,8 @@ def run_spectrum(args: argparse.Namespace) -> int:
     maps, predictions = hessian.saliency(params, x_test, activation=cfg.activation)
     print(spectrum_table(info, spectra))
     out = Path(args.out)
-    device = jax.devices()[0]
-    print(
-        f"wrote {write_json(out / 'hessian.json', {**info, **spectra, 'machine': machine(device)})}"
-    )
+    result = {**info, **spectra, "machine": machine.describe(jax.devices()[0])}
+    print(f"wrote {write_json(out / 'hessian.json', result)}")
     if args.density:
         state = "trained" if args.checkpoint else "fresh, untrained"
         title = f"{'-'.join(map(str, info['sizes']))} {cfg.activation}, {state}; {info['data']}"
@@ -201,8 +199,8 @@ def spectrum_table(info: dict[str, Any], spectra: dict[str, dict[str, Any]]) -> 
 def run_sharpness(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxcalc import hessian
-    from jaxcalc.bench.harness import machine, progress_to_stderr
+    from jaxcalc import hessian, machine
+    from jaxcalc.cli import progress_to_stderr
     from jaxcalc.files import write_json
     from jaxcalc.plots import save
     from jaxcalc.plots.curvature import sharpness_figure
@@ -225,7 +223,7 @@ def run_sharpness(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(sharpness_table(setup, runs))
     out = Path(args.out)
-    result = {**setup, "runs": runs, "machine": machine(jax.devices()[0])}
+    result = {**setup, "runs": runs, "machine": machine.describe(jax.devices()[0])}
     print(f"wrote {write_json(out / 'sharpness.json', result)}")
     title = (
         f"784-{setup['hidden']}-10 {setup['activation']}, {setup['loss']}, full-batch GD on "

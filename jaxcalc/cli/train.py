@@ -24,6 +24,7 @@ from jaxcalc.cli import (
     seconds_since_start,
 )
 from jaxcalc.files import write_json
+from jaxcalc.subprocesses import die_with_parent
 from jaxcalc.training import (
     CHECKPOINT,
     DATASET_DEFAULTS,
@@ -147,9 +148,12 @@ def run(args: argparse.Namespace) -> int:
         compile_cache.enable()
     multi = (args.coordinator_address, args.num_processes, args.process_id)
     if processes.wanted(*multi):
-        if processes.WORKER not in os.environ and args.num_processes != 1:
+        supervisor = os.environ.get(processes.WORKER)  # set in a worker of `supervise`
+        if supervisor is None and args.num_processes != 1:
             processes.check_flags(*multi)
             return processes.supervise(args.argv, out / CHECKPOINT, args.join_timeout)
+        if supervisor is not None:
+            die_with_parent(int(supervisor))
         processes.join(*multi, timeout=args.join_timeout)
     if not args.no_figures:  # import matplotlib while the data loads and the programs compile
         threading.Thread(target=importlib.import_module, args=(FIGURES,), daemon=True).start()

@@ -20,35 +20,46 @@ Without distortions the kernels also gather each batch from the images, resident
 device, and read their Adam coefficients from a table made once per epoch: between the
 three kernels of a step XLA has nothing left to launch but the step counter.
 
-Modules: `layout` (block shapes, padding), `adam` (the update of one tile), `batch` (where
-a step's batch is read from), `forward`, `head`, `update` (the kernels), `step` (the three
-in a row), `state` (to and from the training state), `epoch` (the scan epoch that
-`jaxcalc train --kernel fused` and `jaxcalc bench --impl fused-scan` run).
+Like JAX's own Pallas ops, this package knows nothing of the trainer: it takes arrays,
+static sizes (`Layout`, `Blocks`), the optimiser's constants as one value (`Hyper`) and
+`interpret` as arguments, and reads no environment variable. The adaptor from a training
+run's `Config` and `TrainState` is `jaxcalc.training.fused_epoch`.
+
+Modules: `layout` (block shapes, precision, padding), `adam` (the update of one tile),
+`batch` (where a step's batch is read from), `call` (`pallas_call` over named operands),
+`forward`, `head`, `update` (the kernels), `step` (the three in a row, the padded state).
 """
 
-from jaxcalc.fused.adam import coefficient_table
-from jaxcalc.fused.batch import Source
-from jaxcalc.fused.epoch import (
-    BLOCKS_ENV,
-    INTERPRET_ENV,
-    check_config,
-    check_fused,
-    interpret_mode,
-    make_fused_epoch,
+from jaxcalc.fused.adam import Group, Hyper, advance, coefficient_table
+from jaxcalc.fused.batch import Source, resident
+from jaxcalc.fused.layout import (
+    PRECISIONS,
+    UNIT_ROUNDOFF,
+    Blocks,
+    Layout,
+    default_blocks,
+    pad_batch,
+    triton_params,
 )
-from jaxcalc.fused.state import from_fused, to_fused
-from jaxcalc.fused.step import make_fused_step
+from jaxcalc.fused.step import FusedState, groups, make_fused_step, padded, unpadded
 
 __all__ = [
-    "BLOCKS_ENV",
-    "INTERPRET_ENV",
+    "PRECISIONS",
+    "UNIT_ROUNDOFF",
+    "Blocks",
+    "FusedState",
+    "Group",
+    "Hyper",
+    "Layout",
     "Source",
-    "check_config",
-    "check_fused",
+    "advance",
     "coefficient_table",
-    "from_fused",
-    "interpret_mode",
-    "make_fused_epoch",
+    "default_blocks",
+    "groups",
     "make_fused_step",
-    "to_fused",
+    "pad_batch",
+    "padded",
+    "resident",
+    "triton_params",
+    "unpadded",
 ]

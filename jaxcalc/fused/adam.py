@@ -1,8 +1,8 @@
 """Adam / AdamW on one tile, inside a kernel: the same equations as `jaxcalc.optim.adamw`.
 
 Per element, with t the update count from 1, α_t the learning rate, λ the decoupled weight
-decay (adamw), ℓ the L2 coefficient (adam with weight decay: added to the gradient, as the
-XLA path does) and ρ the decay of the weight average (`ema`):
+decay (adamw), ℓ the L2 coefficient (added to the gradient, as the XLA path does for adam
+with weight decay) and ρ the decay of the weight average (`ema`):
 
     g ← g + ℓ θ
     m ← (1 − β₁) g + β₁ m              v ← (1 − β₂) g² + β₂ v
@@ -17,6 +17,7 @@ on a zero parameter with zero moments gives a zero update: padded entries stay z
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, NamedTuple
 
 import jax
@@ -24,31 +25,31 @@ import jax.numpy as jnp
 
 from jaxcalc import optim
 
-N_COEFS = 4  # [−α_t, c₁, c₂, unused]: a power of 2, as Triton wants
+N_COEFS = 3  # a row of the coefficient table: −α_t, c₁, c₂
+_ADAM = inspect.signature(optim.adam).parameters  # optim's defaults, read, not copied
 
 
 class Hyper(NamedTuple):
-    """The constants of the update (defaults: those of `optim.adam`)."""
+    """The constants of the update: β₁, β₂, ε, ε̄ (default: `optim.adam`'s), λ, ℓ, ρ."""
 
-    b1: float = 0.9
-    b2: float = 0.999
-    eps: float = 1e-8
-    eps_root: float = 0.0
+    b1: float = _ADAM["b1"].default
+    b2: float = _ADAM["b2"].default
+    eps: float = _ADAM["eps"].default
+    eps_root: float = _ADAM["eps_root"].default
     weight_decay: float = 0.0  # λ, decoupled (adamw)
-    l2: float = 0.0  # ℓ, added to the gradient (adam with --weight-decay)
+    l2: float = 0.0  # ℓ, added to the gradient
     ema: float = 0.0  # ρ, 0: no weight average
 
 
 def coefficients(
     count: jax.Array, learning_rate: optim.ScalarOrSchedule, hyper: Hyper
 ) -> jax.Array:
-    """[−α_t, c₁, c₂, 0] for the update after `count` updates (t = count + 1)."""
+    """[−α_t, c₁, c₂] for the update after `count` updates (t = count + 1)."""
     lr = learning_rate(count) if callable(learning_rate) else learning_rate
     t = optim.safe_increment(count)
     c1 = 1 - hyper.b1**t
     c2 = 1 - hyper.b2**t
-    parts = [-jnp.asarray(lr, jnp.float32), c1, c2, jnp.zeros([], jnp.float32)]
-    return jnp.stack([jnp.asarray(p, jnp.float32) for p in parts])
+    return jnp.stack([jnp.asarray(p, jnp.float32) for p in (-jnp.asarray(lr, jnp.float32), c1, c2)])
 
 
 def coefficient_table(
@@ -72,27 +73,29 @@ def at(coefs_ref, step: Any) -> tuple[Any, Any, Any]:
     return coefs_ref[step, 0], coefs_ref[step, 1], coefs_ref[step, 2]
 
 
-class Moments(NamedTuple):
-    """One parameter tile with its optimiser state: θ, m, v and the average a (or None)."""
+class Group(NamedTuple):
+    """One parameter and what its update touches: θ, Adam's m and v, the weight average a
+    (None without one). Arrays, tiles, block specs or refs: a pytree, as `pallas_call`
+    takes it."""
 
-    theta: jax.Array
-    m: jax.Array
-    v: jax.Array
-    avg: jax.Array | None
-
-
-def load(refs: tuple) -> Moments:
-    """The tiles behind the refs (θ, m, v[, a]) of a kernel."""
-    return Moments(*(r[...] for r in refs), *([None] * (4 - len(refs))))
+    theta: Any
+    m: Any
+    v: Any
+    avg: Any = None
 
 
-def store(refs: tuple, tile: Moments) -> None:
-    """Write `tile` back through the refs it was loaded from (in place when aliased)."""
-    for ref, value in zip(refs, tile, strict=False):
-        ref[...] = value
+def load(refs: Group) -> Group:
+    """Inside a kernel: the tiles behind a group of refs."""
+    return jax.tree.map(lambda ref: ref[...], refs)
 
 
-def update(tile: Moments, g: jax.Array, coefs: tuple, hyper: Hyper) -> Moments:
+def store(refs: Group, tiles: Group) -> None:
+    """Inside a kernel: write `tiles` through `refs` (in place where they are aliased)."""
+    for ref, tile in zip(jax.tree.leaves(refs), jax.tree.leaves(tiles), strict=True):
+        ref[...] = tile
+
+
+def update(tile: Group, g: jax.Array, coefs: tuple, hyper: Hyper) -> Group:
     """One Adam(W) step of `tile` with gradient `g`; `coefs` = (−α_t, c₁, c₂) (`at`)."""
     neg_lr, c1, c2 = coefs
     theta = tile.theta
@@ -107,4 +110,4 @@ def update(tile: Moments, g: jax.Array, coefs: tuple, hyper: Hyper) -> Moments:
     avg = tile.avg
     if avg is not None:
         avg = hyper.ema * avg + (1.0 - hyper.ema) * theta
-    return Moments(theta, m, v, avg)
+    return Group(theta, m, v, avg)

@@ -3,7 +3,7 @@ Adam update of W2, b1 and b2 in place.
 
 Grid (Hp / bh,): program j owns hidden block j. Looping over the batch in blocks of
 `blocks.batch` rows, it sums the partial logits of kernel 1 and, the chain rule line by line
-(as `mlp.network._backward`):
+(as `mlp.network.backprop`):
 
     z2     = Σ_i P[i]                            (b2 is already in P[0])
     dL/dz2 = (softmax(z2) − y) / B               (soft targets y: (softmax(z2) Σ_k y_k − y) / B)
@@ -33,6 +33,7 @@ from jax.experimental import pallas as pl
 from jaxcalc import activations
 from jaxcalc.fused import adam
 from jaxcalc.fused.batch import Reader, Source, source_specs
+from jaxcalc.fused.call import each, pallas_call, shapes
 from jaxcalc.fused.layout import Layout
 
 
@@ -59,22 +60,23 @@ def softmax_cross_entropy(
 def _head_kernel(
     step_ref,
     coefs_ref,
-    *refs,
+    source: Source,
+    part_ref,
+    h_ref,
+    losses_in_ref,  # unread: aliased to losses_ref, the same buffer
+    state: dict[str, adam.Group],
+    dz1_ref,
+    losses_ref,
+    new_state: dict[str, adam.Group],
+    *,
     layout: Layout,
     hyper: adam.Hyper,
     smoothing: float,
-    n_source: int,
 ):
-    src = Reader(step_ref, refs[:n_source])
-    part_ref, h_ref, _, *rest = refs[n_source:]
-    n = (len(rest) - 2) // 2  # refs of W2, b1, b2 with their moments (and averages)
-    state_in, (dz1_ref, losses_ref), state_out = rest[:n], rest[n : n + 2], rest[n + 2 :]
-    g = n // 3
-    w2_in, b1_in, b2_in = (state_in[k * g : (k + 1) * g] for k in range(3))
-    w2_out, b1_out, b2_out = (state_out[k * g : (k + 1) * g] for k in range(3))
+    src = Reader(step_ref, source)
     bl = layout.blocks
     bb, op, n_parts = bl.batch, layout.o_pad, part_ref.shape[0]
-    w2 = w2_in[0][...]  # the old W2 block, read before it is updated
+    w2 = state["W2"].theta[...]  # the old W2 block, read before it is updated
 
     def batch_block(c, carry):
         dw2, db1, db2, xent = carry
@@ -94,29 +96,16 @@ def _head_kernel(
     init = (*zeros, jnp.zeros((op,), jnp.float32), jnp.zeros((), jnp.float32))
     dw2, db1, db2, xent = jax.lax.fori_loop(0, layout.b_pad // bb, batch_block, init)
     coefs = adam.at(coefs_ref, src.step)
-    adam.store(w2_out, adam.update(adam.load(w2_in), dw2, coefs, hyper))
-    adam.store(b1_out, adam.update(adam.load(b1_in), db1, coefs, hyper))
+    adam.store(new_state["W2"], adam.update(adam.load(state["W2"]), dw2, coefs, hyper))
+    adam.store(new_state["b1"], adam.update(adam.load(state["b1"]), db1, coefs, hyper))
 
     @pl.when(pl.program_id(0) == 0)
     def _():
-        adam.store(b2_out, adam.update(adam.load(b2_in), db2, coefs, hyper))
+        adam.store(new_state["b2"], adam.update(adam.load(state["b2"]), db2, coefs, hyper))
         losses_ref[src.step] = -xent / layout.batch
 
 
 HEAD_NAMES = ("W2", "b1", "b2")  # the parameters kernel 2 updates
-
-
-def _flat_state(groups: dict, layout: Layout) -> tuple[list, list]:
-    """The groups of W2, b1 and b2 as one list of arrays, and the block spec of each:
-    program j owns rows j of W2 and b1; b2 is whole (updated by program 0 alone)."""
-    bh, op = layout.blocks.hidden, layout.o_pad
-    specs = {
-        "W2": pl.BlockSpec((bh, op), lambda j: (j, 0)),
-        "b1": pl.BlockSpec((bh,), lambda j: (j,)),
-        "b2": pl.BlockSpec((op,), lambda j: (0,)),
-    }
-    arrays = [a for name in HEAD_NAMES for a in groups[name]]
-    return arrays, [specs[name] for name in HEAD_NAMES for _ in groups[name]]
 
 
 def head(
@@ -126,53 +115,50 @@ def head(
     part: jax.Array,
     h1: jax.Array,
     losses: jax.Array,
-    groups: dict[str, tuple[jax.Array, ...]],
+    groups: dict[str, adam.Group],
     layout: Layout,
     hyper: adam.Hyper,
     *,
     smoothing: float = 0.0,
     interpret: bool = False,
-) -> tuple[jax.Array, jax.Array, dict[str, tuple[jax.Array, ...]]]:
+) -> tuple[jax.Array, jax.Array, dict[str, adam.Group]]:
     """(dL/dz1 (Bp, Hp), `losses` with this step's loss at index `step`, the updated groups
-    "W2", "b1", "b2").
+    of "W2", "b1", "b2").
 
-    `groups[name]` is (θ, m, v) or (θ, m, v, average), padded; they and `losses` are
-    updated in place (`input_output_aliases`) when the caller donates them.
+    `groups[name]`: the parameter's `adam.Group`, padded (other names are ignored); they
+    and `losses` are updated in place (`input_output_aliases`) when the caller donates them.
     """
-    bh, bp = layout.blocks.hidden, layout.b_pad
-    state, state_specs = _flat_state(groups, layout)
-    operands = source.operands()
-    first = 2 + len(operands) + 2  # index of `losses` among the operands; the state follows
-    outs = pl.pallas_call(
-        functools.partial(
-            _head_kernel, layout=layout, hyper=hyper, smoothing=smoothing, n_source=len(operands)
-        ),
-        out_shape=(
-            jax.ShapeDtypeStruct((bp, layout.h_pad), jnp.float32),
-            jax.ShapeDtypeStruct(losses.shape, losses.dtype),
-            *(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in state),
-        ),
+    bh, bp, op = layout.blocks.hidden, layout.b_pad, layout.o_pad
+    state = {name: groups[name] for name in HEAD_NAMES}
+    block = {  # program j owns rows j of W2 and b1; b2 is whole (updated by program 0 alone)
+        "W2": pl.BlockSpec((bh, op), lambda j: (j, 0)),
+        "b1": pl.BlockSpec((bh,), lambda j: (j,)),
+        "b2": pl.BlockSpec((op,), lambda j: (0,)),
+    }
+    state_specs = {name: each(block[name], group) for name, group in state.items()}
+    dz1, losses, state = pallas_call(
+        functools.partial(_head_kernel, layout=layout, hyper=hyper, smoothing=smoothing),
+        inputs={
+            "step": (step, pl.no_block_spec),
+            "coefs": (coefs, pl.no_block_spec),  # the epoch's table of Adam coefficients
+            "source": (source, source_specs(source)),
+            "part": (part, pl.BlockSpec(part.shape, lambda j: (0, 0, 0))),  # every partial logit
+            "h1": (h1, pl.BlockSpec((bp, bh), lambda j: (0, j))),  # h1 columns of block j
+            "losses": (losses, pl.no_block_spec),  # the epoch's losses
+            "state": (state, state_specs),
+        },
+        outputs={
+            "dz1": (
+                jax.ShapeDtypeStruct((bp, layout.h_pad), jnp.float32),
+                pl.BlockSpec((bp, bh), lambda j: (0, j)),  # dL/dz1 columns of block j
+            ),
+            "losses": (shapes(losses), pl.no_block_spec),
+            "state": (shapes(state), state_specs),
+        },
+        in_place=("losses", "state"),
         grid=(layout.h_pad // bh,),
-        in_specs=[
-            pl.no_block_spec,  # the step index
-            pl.no_block_spec,  # the epoch's table of Adam coefficients
-            *source_specs(source),
-            pl.BlockSpec(part.shape, lambda j: (0, 0, 0)),  # every partial logit
-            pl.BlockSpec((bp, bh), lambda j: (0, j)),  # h1 columns of block j
-            pl.no_block_spec,  # the epoch's losses
-            *state_specs,
-        ],
-        out_specs=(
-            pl.BlockSpec((bp, bh), lambda j: (0, j)),  # dL/dz1 columns of block j
-            pl.no_block_spec,
-            *state_specs,
-        ),
-        input_output_aliases={first + i: 1 + i for i in range(1 + len(state))},
-        compiler_params=layout.blocks.compiler_params(),
+        compiler_params=layout.blocks.compiler_params(interpret=interpret),
         interpret=interpret,
         name="fused_head",
-    )(step, coefs, *operands, part, h1, losses, *state)
-    dz1, losses, rest = outs[0], outs[1], outs[2:]
-    g = len(groups["W2"])
-    updated = {name: tuple(rest[k * g : (k + 1) * g]) for k, name in enumerate(HEAD_NAMES)}
-    return dz1, losses, updated
+    )
+    return dz1, losses, state

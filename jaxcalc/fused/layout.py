@@ -10,16 +10,21 @@ with Kp a multiple of `blocks.k`, Hp of `blocks.hidden`, Bp of `blocks.batch` an
 Op = max(16, next power of 2 ≥ O) (Triton's dot wants every side ≥ 16). The padding is
 zeros and stays exactly zero through every step (see `jaxcalc.fused` for why): the
 network computed is the unpadded one.
+
+`Blocks` also holds Triton's launch settings, made by Pallas's Triton backend
+(`jax.experimental.pallas.triton`), imported only when a kernel is compiled for a GPU
+(`triton_params`): on a JAX without that backend, nothing else here needs it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.experimental.pallas import triton as plgpu
 
 from jaxcalc.validation import InputError, check_choice, check_positive_int
 
@@ -80,9 +85,51 @@ class Blocks:
             a, b, dims, precision=precision, preferred_element_type=jnp.float32
         )
 
-    def compiler_params(self) -> plgpu.CompilerParams:
-        """Triton's launch settings (ignored in interpret mode)."""
-        return plgpu.CompilerParams(num_warps=self.num_warps, num_stages=self.num_stages)
+    def compiler_params(self, *, interpret: bool) -> Any:
+        """Triton's launch settings; None in interpret mode, which has no use for them."""
+        if interpret:
+            return None
+        return triton_params()(num_warps=self.num_warps, num_stages=self.num_stages)
+
+    @classmethod
+    def parse(cls, text: str) -> Blocks:
+        """Blocks from "batch,k,hidden[,warps[,stages[,precision]]]" (`$JAXCALC_FUSED_BLOCKS`),
+        checked; `InputError` otherwise."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        try:
+            parts = text.split(",")
+            if not 3 <= len(parts) <= len(names):
+                raise ValueError(f"{len(parts)} values")
+            values = [int(v) for v in parts[:5]] + parts[5:]
+            return cls(**dict(zip(names, values, strict=False))).check()
+        except (ValueError, TypeError) as e:  # InputError is a ValueError
+            expected = "batch,k,hidden[,warps[,stages[,precision]]]"
+            raise InputError(f"expected {expected} ({e})") from None
+
+
+def default_blocks(batch_size: int) -> Blocks:
+    """The block shapes for a batch of `batch_size` rows: `Blocks()` for small batches (many
+    programs for few rows), larger tiles from a batch of 512 on (fewer re-reads of W1 and of
+    the partial logits); `scripts/gpu_bench.sh` with its sweep times others."""
+    return Blocks(64, 64, 64, num_warps=8) if batch_size >= 512 else Blocks()
+
+
+TRITON = "jax.experimental.pallas.triton"  # Pallas's Triton backend, the kernels' compiler
+
+
+def triton_params() -> type:
+    """Pallas's Triton `CompilerParams`, or an `InputError` saying in one line that this JAX
+    lacks the backend.
+
+    Imported here, not with this module: JAX may drop or move the Triton backend, and
+    nothing but a kernel compiled for a GPU needs it."""
+    try:
+        return importlib.import_module(TRITON).CompilerParams
+    except (ImportError, AttributeError) as e:
+        raise InputError(
+            f"JAX {jax.__version__} lacks Pallas's Triton backend ({TRITON}.CompilerParams: "
+            f"{type(e).__name__})"
+        ) from None
 
 
 class Layout(NamedTuple):

@@ -7,8 +7,9 @@
 Step i reads its batch from a `batch.Source`, its Adam coefficients from row i of the
 epoch's table (`adam.coefficient_table`) and writes its loss to `losses[i]`: between the
 kernels XLA has nothing left to do but count i (and, when the images are distorted, make
-the batch). Per step the parameters and both moments are read and written once; the only
-other memory traffic is x, h1, dL/dz1 (B x H each) and the partial logits.
+the batch). Per step kernels 2 and 3 read and write each parameter, both moments and the
+average once; kernel 1 reads W1 once per batch block (`forward`), W2 and the biases once
+per program. The other memory traffic is x, h1, dL/dz1 (B x H each) and the partial logits.
 """
 
 from __future__ import annotations
@@ -17,19 +18,21 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from jaxcalc.fused import adam
 from jaxcalc.fused.batch import Source
 from jaxcalc.fused.forward import forward
 from jaxcalc.fused.head import head
-from jaxcalc.fused.layout import Layout
+from jaxcalc.fused.layout import Layout, pad_tree, unpad_tree
 from jaxcalc.fused.update import update_w1
+from jaxcalc.validation import InputError
 
 NAMES = ("W1", "b1", "W2", "b2")
 
 
 class FusedState(NamedTuple):
-    """What the fused step updates, every array padded (`fused.layout`)."""
+    """What the fused step updates: params-shaped dicts, every array padded (`layout`)."""
 
     params: dict[str, jax.Array]  # θ
     mu: dict[str, jax.Array]  # Adam's m
@@ -37,16 +40,37 @@ class FusedState(NamedTuple):
     avg: dict[str, jax.Array] | None  # the weight average (None without one)
 
 
-def groups(state: FusedState) -> dict[str, tuple[jax.Array, ...]]:
-    """Per parameter, the arrays one Adam update touches: (θ, m, v) or (θ, m, v, average)."""
-    trees = [state.params, state.mu, state.nu] + ([state.avg] if state.avg is not None else [])
-    return {name: tuple(t[name] for t in trees) for name in NAMES}
+def padded(state: FusedState, layout: Layout) -> FusedState:
+    """`state` made of the network's true-size arrays (`layout.true_shapes`), padded; the
+    kernels train float32 parameters only (`InputError` otherwise)."""
+    bad = {k: str(v.dtype) for k, v in state.params.items() if v.dtype != jnp.float32}
+    if bad:
+        raise InputError(f"the fused step trains float32 parameters, got {bad}")
+    return FusedState(*(None if t is None else pad_tree(t, layout) for t in state))
 
 
-def from_groups(g: dict[str, tuple[jax.Array, ...]]) -> FusedState:
+def unpadded(state: FusedState, layout: Layout) -> FusedState:
+    """The inverse of `padded`: the true-size corner of every array."""
+    return FusedState(*(None if t is None else unpad_tree(t, layout) for t in state))
+
+
+def groups(state: FusedState) -> dict[str, adam.Group]:
+    """Per parameter, what one Adam update touches (`adam.Group`: θ, m, v, the average)."""
+    avg = state.avg or {}
+    return {
+        name: adam.Group(state.params[name], state.mu[name], state.nu[name], avg.get(name))
+        for name in NAMES
+    }
+
+
+def from_groups(g: dict[str, adam.Group]) -> FusedState:
     """The inverse of `groups`."""
-    tree = lambda k: {name: g[name][k] for name in NAMES}  # noqa: E731
-    return FusedState(tree(0), tree(1), tree(2), tree(3) if len(g["W1"]) == 4 else None)
+
+    def tree(field: str) -> dict[str, jax.Array]:
+        return {name: getattr(g[name], field) for name in NAMES}
+
+    avg = None if g["W1"].avg is None else tree("avg")
+    return FusedState(tree("theta"), tree("m"), tree("v"), avg)
 
 
 Step = Callable[[FusedState, Source, jax.Array, jax.Array, jax.Array], tuple[FusedState, jax.Array]]
@@ -57,10 +81,11 @@ def make_fused_step(
 ) -> Step:
     """`(state, source, coefs, i, losses) -> (state, losses)`: update i of an epoch.
 
-    `source`: the batch (`batch.Source`); `coefs`: the epoch's (steps, 4) table of Adam
-    coefficients; `i`: (1,) int32, the step's index into it and into `losses` (steps,),
-    where the step writes its loss. `smoothing`: label smoothing ε (targets
-    (1 − ε) one-hot + ε / O).
+    `source`: the batch (`batch.Source`); `coefs`: the epoch's (steps, `adam.N_COEFS`) table
+    of Adam coefficients; `i`: (1,) int32, the step's index into it and into `losses`
+    (steps,), where the step writes its loss. `smoothing`: label smoothing ε (targets
+    (1 − ε) one-hot + ε / O). `interpret`: run the kernels in Pallas's interpret mode (any
+    device, slowly) instead of compiling them with Triton (a GPU).
     """
     layout.blocks.check()
 

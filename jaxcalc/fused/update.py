@@ -22,14 +22,22 @@ from jax.experimental import pallas as pl
 
 from jaxcalc.fused import adam
 from jaxcalc.fused.batch import Reader, Source, source_specs
+from jaxcalc.fused.call import each, pallas_call, shapes
 from jaxcalc.fused.layout import Layout
 
 
-def _update_kernel(step_ref, coefs_ref, *refs, layout: Layout, hyper: adam.Hyper, n_source: int):
-    src = Reader(step_ref, refs[:n_source])
-    dz1_ref, *state = refs[n_source:]
-    group = len(state) // 2
-    state_in, state_out = state[:group], state[group:]
+def _update_kernel(
+    step_ref,
+    coefs_ref,
+    source: Source,
+    dz1_ref,
+    group: adam.Group,
+    new_group: adam.Group,
+    *,
+    layout: Layout,
+    hyper: adam.Hyper,
+):
+    src = Reader(step_ref, source)
     bl = layout.blocks
     bb, bk = bl.batch, bl.k
     cols = pl.ds(pl.program_id(0) * bk, bk)
@@ -38,10 +46,10 @@ def _update_kernel(step_ref, coefs_ref, *refs, layout: Layout, hyper: adam.Hyper
         x = src.x(src.rows(c * bb, bb), cols)
         return acc + bl.dot(x, dz1_ref[pl.ds(c * bb, bb), :], trans_a=True)
 
-    zeros = jnp.zeros(state_out[0].shape, jnp.float32)
+    zeros = jnp.zeros(new_group.theta.shape, jnp.float32)
     dw1 = jax.lax.fori_loop(0, layout.b_pad // bb, batch_block, zeros)
     coefs = adam.at(coefs_ref, src.step)
-    adam.store(state_out, adam.update(adam.load(state_in), dw1, coefs, hyper))
+    adam.store(new_group, adam.update(adam.load(group), dw1, coefs, hyper))
 
 
 def update_w1(
@@ -49,32 +57,31 @@ def update_w1(
     coefs: jax.Array,
     source: Source,
     dz1: jax.Array,
-    group: tuple[jax.Array, ...],
+    group: adam.Group,
     layout: Layout,
     hyper: adam.Hyper,
     *,
     interpret: bool = False,
-) -> tuple[jax.Array, ...]:
-    """W1's group (θ, m, v[, average]), padded (Kp, Hp), after one Adam step on xᵀ dL/dz1."""
+) -> adam.Group:
+    """W1's `adam.Group`, padded (Kp, Hp), after one Adam step on xᵀ dL/dz1, in place
+    (`input_output_aliases`) when the caller donates it."""
     bl = layout.blocks
     bk, bh, bp = bl.k, bl.hidden, layout.b_pad
-    tile = pl.BlockSpec((bk, bh), lambda k, j: (k, j))
-    operands = source.operands()
-    first = 2 + len(operands) + 1  # the group's first operand
-    return pl.pallas_call(
-        functools.partial(_update_kernel, layout=layout, hyper=hyper, n_source=len(operands)),
-        out_shape=tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in group),
+    tiles = each(pl.BlockSpec((bk, bh), lambda k, j: (k, j)), group)
+    (group,) = pallas_call(
+        functools.partial(_update_kernel, layout=layout, hyper=hyper),
+        inputs={
+            "step": (step, pl.no_block_spec),
+            "coefs": (coefs, pl.no_block_spec),  # the epoch's table of Adam coefficients
+            "source": (source, source_specs(source)),
+            "dz1": (dz1, pl.BlockSpec((bp, bh), lambda k, j: (0, j))),  # dL/dz1, block j
+            "group": (group, tiles),
+        },
+        outputs={"group": (shapes(group), tiles)},
+        in_place=("group",),
         grid=(layout.k_pad // bk, layout.h_pad // bh),
-        in_specs=[
-            pl.no_block_spec,  # the step index
-            pl.no_block_spec,  # the epoch's table of Adam coefficients
-            *source_specs(source),
-            pl.BlockSpec((bp, bh), lambda k, j: (0, j)),  # dL/dz1 columns of block j
-            *(tile for _ in group),
-        ],
-        out_specs=tuple(tile for _ in group),
-        input_output_aliases={first + i: i for i in range(len(group))},
-        compiler_params=bl.compiler_params(),
+        compiler_params=bl.compiler_params(interpret=interpret),
         interpret=interpret,
         name="fused_update_w1",
-    )(step, coefs, *operands, dz1, *group)
+    )
+    return group

@@ -4,11 +4,12 @@
 - `second_order`: Hessian-vector products by Pearlmutter's R-operator (`hvp`), the
   Gauss-Newton product (`ggn_vp`), the input Jacobian ∂z2/∂x, and their autodiff twins.
 
-The API of both is re-exported here: `jaxcalc.mlp.loss_and_grad`, `jaxcalc.mlp.hvp`. The
+The API of both is re-exported here: `jaxcalc.mlp.loss_and_grad`, `jaxcalc.mlp.hvp`, and
+`Net`, the network's static configuration (activation, loss, output) as one value. The
 building blocks that `second_order` shares with `network` (`check_args`, `forward_unchecked`,
-`output_grad`, `backprop`, `activation_grad`) stay in their module: patch
-`jaxcalc.mlp.network.activation_grad`, not `jaxcalc.mlp.activation_grad`, to plant a bug in
-the backward pass.
+`output_grad`, `backprop`, each taking a `Net` first; `activation_grad`) stay in their
+module: patch `jaxcalc.mlp.network.activation_grad`, not `jaxcalc.mlp.activation_grad`, to
+plant a bug in the backward pass.
 """
 
 from jaxcalc.mlp.network import (
@@ -18,6 +19,7 @@ from jaxcalc.mlp.network import (
     OUTPUTS,
     PARAM_NAMES,
     Cache,
+    Net,
     Params,
     accuracy,
     backward,
@@ -44,6 +46,7 @@ __all__ = [
     "OUTPUTS",
     "PARAM_NAMES",
     "Cache",
+    "Net",
     "Params",
     "accuracy",
     "backward",

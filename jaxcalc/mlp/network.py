@@ -12,13 +12,17 @@ labels, one-hot or soft targets) or `L = 1/(2n) Σ ‖y − a2‖²` (targets (n
 labels taken as one-hot).
 
 String arguments (`activation`, `loss`, `output`) are static: jit with `static_argnames`
-or close over them, and new data of the same shape never recompiles. Shapes, dtypes and
-names are checked before anything is computed (also while tracing); integer labels are
-range-checked only when they are concrete, so the checks never break `jit`.
+or close over them, and new data of the same shape never recompiles. Inside the library
+they travel as one frozen value, `Net(activation, loss, output)`, the first argument of each
+building block (`check_args`, `forward_unchecked`, `backward_unchecked`, `backprop`), as
+equinox and flax keep static configuration in one place. Shapes, dtypes and names are
+checked before anything is computed (also while tracing); integer labels are range-checked
+only when they are concrete, so the checks never break `jit`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -36,6 +40,25 @@ INITS = ("xavier", "he")
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 Params = dict[str, jax.Array]
+
+
+@dataclass(frozen=True)
+class Net:
+    """The network's static configuration, checked when made (`InputError` otherwise).
+
+    `activation`: the hidden f (sigmoid, relu, tanh); `loss`: "cross_entropy" (softmax over
+    z2) or "mse"; `output`: the MSE output g (sigmoid, identity), unused with cross-entropy.
+    Hashable, so a jit's static argument.
+    """
+
+    activation: str = "sigmoid"
+    loss: str = "cross_entropy"
+    output: str = "sigmoid"
+
+    def __post_init__(self) -> None:
+        check_choice("activation", self.activation, HIDDEN_ACTIVATIONS)
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("output", self.output, OUTPUTS)
 
 
 class Cache(NamedTuple):
@@ -151,26 +174,19 @@ def _check_y(y: jax.Array, x: jax.Array, n_out: int, loss: str) -> None:
         )
 
 
-def _check_names(activation: str, loss: str, output: str) -> None:
-    check_choice("activation", activation, HIDDEN_ACTIVATIONS)
-    check_choice("loss", loss, LOSSES)
-    check_choice("output", output, OUTPUTS)
+def check_args(net: Net, params, x, y=None, hidden_mask=None) -> tuple:
+    """Check the arrays for `net` and return them as jax arrays: (params, x, y, hidden_mask).
 
-
-def check_args(params, x, y, hidden_mask, activation, loss, output) -> tuple:
-    """Check all arguments and return them as jax arrays: (params, x, y, hidden_mask).
-
-    Positional and unchecked below: the building blocks `forward_unchecked`, `output_grad`,
-    `backprop` and `activation_grad` take what this returns (as `second_order` does too).
+    The building blocks below (`forward_unchecked`, `backward_unchecked`, `output_grad`,
+    `backprop`) take what this returns, unchecked (as `second_order` does too).
     """
-    _check_names(activation, loss, output)
     x = jnp.asarray(x)
     y = jnp.asarray(y) if y is not None else None
     hidden_mask = jnp.asarray(hidden_mask) if hidden_mask is not None else None
     params = {k: jnp.asarray(v) for k, v in params.items()} if isinstance(params, dict) else params
     _check_params_x(params, x, hidden_mask)
     if y is not None:
-        _check_y(y, x, params["W2"].shape[1], loss)
+        _check_y(y, x, params["W2"].shape[1], net.loss)
     return params, x, y, hidden_mask
 
 
@@ -178,14 +194,14 @@ def check_args(params, x, y, hidden_mask, activation, loss, output) -> tuple:
 
 
 def forward_unchecked(
-    params: Params, x: jax.Array, activation: str, loss: str, output: str, hidden_mask
+    net: Net, params: Params, x: jax.Array, hidden_mask: jax.Array | None = None
 ) -> tuple[jax.Array, Cache]:
     """`forward` on arguments already checked by `check_args`: (a2, cache)."""
     z1 = x @ params["W1"] + params["b1"][None, :]
-    h1 = ACTIVATIONS[activation].f(z1)
+    h1 = ACTIVATIONS[net.activation].f(z1)
     a1 = h1 if hidden_mask is None else h1 * hidden_mask
     z2 = a1 @ params["W2"] + params["b2"][None, :]
-    a2 = softmax(z2) if loss == "cross_entropy" else ACTIVATIONS[output].f(z2)
+    a2 = softmax(z2) if net.loss == "cross_entropy" else ACTIVATIONS[net.output].f(z2)
     return a2, Cache(x, h1, a1, z2, a2)
 
 
@@ -209,8 +225,9 @@ def forward(
     Returns:
       `(a2, cache)`: the network output (n, n_out) and the `Cache` for `backward`.
     """
-    params, x, _, hidden_mask = check_args(params, x, None, hidden_mask, activation, loss, output)
-    return forward_unchecked(params, x, activation, loss, output, hidden_mask)
+    net = Net(activation, loss, output)
+    params, x, _, hidden_mask = check_args(net, params, x, hidden_mask=hidden_mask)
+    return forward_unchecked(net, params, x, hidden_mask)
 
 
 # --------------------------------------------------------------------------- backward
@@ -221,32 +238,30 @@ def activation_grad(activation: str, h1: jax.Array) -> jax.Array:
     return ACTIVATIONS[activation].grad_from_output(h1)
 
 
-def _loss_value(cache: Cache, y: jax.Array, loss: str) -> jax.Array:
-    if loss == "cross_entropy":
+def _loss_value(net: Net, cache: Cache, y: jax.Array) -> jax.Array:
+    if net.loss == "cross_entropy":
         return cross_entropy(cache.z2, y)
     return mse(cache.a2, one_hot_targets(y, cache.a2))
 
 
-def output_grad(cache: Cache, y: jax.Array, loss: str, output: str) -> jax.Array:
+def output_grad(net: Net, cache: Cache, y: jax.Array) -> jax.Array:
     """dL/dz2 (n, n_out), where the backward pass starts."""
     # dL/dz2: softmax + cross-entropy fuse to (a2 − y)/n; MSE is (a2 − y)/n ⊙ g'(z2).
-    if loss == "cross_entropy" and y.ndim == 1:
+    if net.loss == "cross_entropy" and y.ndim == 1:
         return (cache.a2 - one_hot_targets(y, cache.a2)) / y.shape[0]
-    if loss == "cross_entropy":
+    if net.loss == "cross_entropy":
         return cross_entropy_grad(cache.z2, y)  # soft targets: (a2 Σ_k y_k − y)/n
     # dL/da2 = (a2 − y)/n, and g'(z2) from the output a2: σ' = a2(1 − a2), id' = 1
     da2 = mse_grad(cache.a2, one_hot_targets(y, cache.a2))
-    return da2 * ACTIVATIONS[output].grad_from_output(cache.a2)
+    return da2 * ACTIVATIONS[net.output].grad_from_output(cache.a2)
 
 
-def _backward(
-    params: Params, cache: Cache, y: jax.Array, activation: str, loss: str, output: str, mask
-) -> Params:
-    dz2 = output_grad(cache, y, loss, output)
-    return backprop(params, cache, dz2, activation, mask)
+def backward_unchecked(net: Net, params: Params, cache: Cache, y: jax.Array, mask) -> Params:
+    """`backward` on arguments already checked by `check_args`: dL/dθ shaped like params."""
+    return backprop(net, params, cache, output_grad(net, cache, y), mask)
 
 
-def backprop(params: Params, cache: Cache, dz2: jax.Array, activation: str, mask) -> Params:
+def backprop(net: Net, params: Params, cache: Cache, dz2: jax.Array, mask) -> Params:
     """From dL/dz2 back to the parameters: a product with the Jacobian ∂z2/∂θ transposed."""
     # dL/dW2 = a1ᵀ dL/dz2                (n_hidden, n_out)
     dW2 = cache.a1.T @ dz2
@@ -257,7 +272,7 @@ def backprop(params: Params, cache: Cache, dz2: jax.Array, activation: str, mask
     # dL/dh1 = dL/da1 ⊙ mask             (dropout; nothing without a mask)
     dh1 = da1 if mask is None else da1 * mask
     # dL/dz1 = dL/dh1 ⊙ f'(z1)           (n, n_hidden)
-    dz1 = dh1 * activation_grad(activation, cache.h1)
+    dz1 = dh1 * activation_grad(net.activation, cache.h1)
     # dL/dW1 = xᵀ dL/dz1                 (n_in, n_hidden); dL/dx is never needed
     dW1 = cache.x.T @ dz1
     # dL/db1 = Σ_rows dL/dz1             (n_hidden,)
@@ -280,10 +295,9 @@ def backward(
     Same keyword arguments as the `forward` that made `cache` (pass the same mask).
     Returns the gradients as a dict shaped like `params`.
     """
-    params, x, y, hidden_mask = check_args(
-        params, cache.x, y, hidden_mask, activation, loss, output
-    )
-    return _backward(params, cache, y, activation, loss, output, hidden_mask)
+    net = Net(activation, loss, output)
+    params, _, y, hidden_mask = check_args(net, params, cache.x, y, hidden_mask)
+    return backward_unchecked(net, params, cache, y, hidden_mask)
 
 
 # --------------------------------------------------------------------------- loss and grad
@@ -304,10 +318,11 @@ def loss_and_grad(
     `y`: integer labels (n,), or (n, n_out) one-hot / soft / regression targets.
     Returns `(loss, grads)` with grads shaped like params.
     """
-    params, x, y, hidden_mask = check_args(params, x, y, hidden_mask, activation, loss, output)
-    _, cache = forward_unchecked(params, x, activation, loss, output, hidden_mask)
-    grads = _backward(params, cache, y, activation, loss, output, hidden_mask)
-    return _loss_value(cache, y, loss), grads
+    net = Net(activation, loss, output)
+    params, x, y, hidden_mask = check_args(net, params, x, y, hidden_mask)
+    _, cache = forward_unchecked(net, params, x, hidden_mask)
+    grads = backward_unchecked(net, params, cache, y, hidden_mask)
+    return _loss_value(net, cache, y), grads
 
 
 def loss_fn(
@@ -321,9 +336,10 @@ def loss_fn(
     hidden_mask: jax.Array | None = None,
 ) -> jax.Array:
     """The scalar loss of the network on (x, y): what both gradients differentiate."""
-    params, x, y, hidden_mask = check_args(params, x, y, hidden_mask, activation, loss, output)
-    _, cache = forward_unchecked(params, x, activation, loss, output, hidden_mask)
-    return _loss_value(cache, y, loss)
+    net = Net(activation, loss, output)
+    params, x, y, hidden_mask = check_args(net, params, x, y, hidden_mask)
+    _, cache = forward_unchecked(net, params, x, hidden_mask)
+    return _loss_value(net, cache, y)
 
 
 def loss_and_grad_autodiff(
@@ -347,8 +363,9 @@ def loss_and_grad_autodiff(
 
 def predict(params: Params, x: jax.Array, *, activation: str = "sigmoid") -> jax.Array:
     """Predicted class per row: argmax of the logits z2 (the same for softmax or sigmoid)."""
-    params, x, _, _ = check_args(params, x, None, None, activation, "cross_entropy", "sigmoid")
-    _, cache = forward_unchecked(params, x, activation, "cross_entropy", "sigmoid", None)
+    net = Net(activation)  # z2 does not depend on the loss
+    params, x, _, _ = check_args(net, params, x)
+    _, cache = forward_unchecked(net, params, x)
     return jnp.argmax(cache.z2, axis=1)
 
 
@@ -356,13 +373,14 @@ def accuracy(
     params: Params, x: jax.Array, y: jax.Array, *, activation: str = "sigmoid"
 ) -> jax.Array:
     """Fraction of rows whose predicted class equals y (integer labels or one-hot rows)."""
-    params, x, y, _ = check_args(params, x, y, None, activation, "cross_entropy", "sigmoid")
+    params, x, y, _ = check_args(Net(activation), params, x, y)
     labels = y if y.ndim == 1 else jnp.argmax(y, axis=1)
     return jnp.mean(predict(params, x, activation=activation) == labels)
 
 
 __all__ = [
     "Cache",
+    "Net",
     "accuracy",
     "backward",
     "forward",

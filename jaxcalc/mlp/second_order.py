@@ -1,9 +1,10 @@
-"""The network to second order: Hessian-vector products by hand, and their autodiff twins.
+"""The 2-layer network to second order, by hand: H v, G v (never the matrix), ∂z2/∂x.
 
 For a direction v = {V1, c1, V2, c2} shaped like params, Pearlmutter's R-operator (1994)
 R{·} = d/dε (·)(θ + εv) at ε = 0 carries v through the forward pass and the backward pass
-(`network._backward`); the R-backward pass ends in R{dL/dθ} = H v, exactly, at about twice
-the cost of one gradient and without ever forming H.
+(`network.backward_unchecked`); the R-backward pass ends in R{dL/dθ} = H v, exactly, at
+about twice the cost of one gradient and without ever forming H. Each product has its
+autodiff twin, the reference of the tests.
 
     R-forward                                   R-backward (beside the ordinary backward)
     R{z1} = x V1 + c1                           R{dz2} = ∂²L/∂z2² R{z2}  (+ g'' term for MSE)
@@ -44,8 +45,8 @@ from jaxcalc.losses import (
     mse_hvp,
     one_hot_targets,
 )
-from jaxcalc.mlp import network as net
-from jaxcalc.mlp.network import PARAM_NAMES, Cache, Params
+from jaxcalc.mlp import network
+from jaxcalc.mlp.network import PARAM_NAMES, Cache, Net, Params
 from jaxcalc.validation import InputError
 
 # --------------------------------------------------------------------------- checks
@@ -65,11 +66,11 @@ def _check_v(v, params: Params) -> Params:
     return v
 
 
-def _prepare(params, x, y, v, hidden_mask, activation, loss, output):
+def _prepare(net: Net, params, x, y, v, hidden_mask):
     """Check everything, then run the forward pass: (params, cache, y, v, mask)."""
-    params, x, y, hidden_mask = net.check_args(params, x, y, hidden_mask, activation, loss, output)
+    params, x, y, hidden_mask = network.check_args(net, params, x, y, hidden_mask)
     v = _check_v(v, params)
-    _, cache = net.forward_unchecked(params, x, activation, loss, output, hidden_mask)
+    _, cache = network.forward_unchecked(net, params, x, hidden_mask)
     return params, cache, y, v, hidden_mask
 
 
@@ -82,13 +83,13 @@ def _activation_grad2(activation: str, h1: jax.Array) -> jax.Array:
 
 
 def _output_curvature(
-    cache: Cache, y: jax.Array, rz2: jax.Array, loss: str, output: str, *, gauss_newton: bool
+    net: Net, cache: Cache, y: jax.Array, rz2: jax.Array, *, gauss_newton: bool
 ) -> jax.Array:
     """R{dL/dz2} from R{z2}: ∂²L/∂z2² R{z2}; with `gauss_newton`, H_ℓ's part alone."""
-    if loss == "cross_entropy":  # R{a2} = J_softmax R{z2} lives inside the loss's Hessian
+    if net.loss == "cross_entropy":  # R{a2} = J_softmax R{z2} lives inside the loss's Hessian
         # R{dz2} = Σ_k y_k (diag(a2) − a2 a2ᵀ) R{z2} / n   (convex in z2: all of it is H_ℓ)
         return cross_entropy_hvp(cache.z2, y, rz2)
-    g = ACTIVATIONS[output]
+    g = ACTIVATIONS[net.output]
     g1 = g.grad_from_output(cache.a2)
     # R{a2} = g'(z2) ⊙ R{z2}
     ra2 = g1 * rz2
@@ -101,11 +102,11 @@ def _output_curvature(
     return rdz2 + da2 * g.grad2_from_output(cache.a2) * rz2
 
 
-def _hvp(params: Params, c: Cache, y, v: Params, activation, loss, output, mask) -> Params:
+def _hvp(net: Net, params: Params, c: Cache, y, v: Params, mask) -> Params:
     """H v by the R-forward and R-backward passes (see the module docstring)."""
     masked = (lambda a: a) if mask is None else (lambda a: a * mask)
-    f1 = net.activation_grad(activation, c.h1)  # f'(z1)
-    dz2 = net.output_grad(c, y, loss, output)  # the ordinary backward pass's dL/dz2
+    f1 = network.activation_grad(net.activation, c.h1)  # f'(z1)
+    dz2 = network.output_grad(net, c, y)  # the ordinary backward pass's dL/dz2
     # R{z1} = x V1 + c1                   (n, n_hidden)
     rz1 = c.x @ v["W1"] + v["b1"][None, :]
     # R{a1} = f'(z1) ⊙ R{z1} ⊙ mask       (R{h1}, then the dropout mask)
@@ -113,7 +114,7 @@ def _hvp(params: Params, c: Cache, y, v: Params, activation, loss, output, mask)
     # R{z2} = R{a1} W2 + a1 V2 + c2       (n, n_out)
     rz2 = ra1 @ params["W2"] + c.a1 @ v["W2"] + v["b2"][None, :]
     # R{dz2} = ∂²L/∂z2² R{z2}             (through R{a2}; MSE adds dL/da2 ⊙ g'' ⊙ R{z2})
-    rdz2 = _output_curvature(c, y, rz2, loss, output, gauss_newton=False)
+    rdz2 = _output_curvature(net, c, y, rz2, gauss_newton=False)
     # R{dW2} = R{a1}ᵀ dz2 + a1ᵀ R{dz2}    (n_hidden, n_out), as the transpose of its
     # (n_out, n_hidden) twin dz2ᵀ R{a1} + R{dz2}ᵀ a1, which XLA's CPU matmul runs ~8% faster
     rdW2 = (dz2.T @ ra1 + rdz2.T @ c.a1).T
@@ -124,9 +125,9 @@ def _hvp(params: Params, c: Cache, y, v: Params, activation, loss, output, mask)
     rdh1 = masked(jnp.concatenate([rdz2, dz2], axis=1) @ both.T)
     # R{dz1} = R{dh1} ⊙ f'(z1) + dh1 ⊙ f''(z1) ⊙ R{z1}   (the f'' term: curvature of f)
     rdz1 = rdh1 * f1
-    if activation not in PIECEWISE_LINEAR:  # relu: f'' = 0, the term is 0 and skipped
+    if net.activation not in PIECEWISE_LINEAR:  # relu: f'' = 0, the term is 0 and skipped
         dh1 = masked(dz2 @ params["W2"].T)  # dL/dh1 of the ordinary backward pass
-        rdz1 = rdz1 + dh1 * _activation_grad2(activation, c.h1) * rz1
+        rdz1 = rdz1 + dh1 * _activation_grad2(net.activation, c.h1) * rz1
     # R{dW1} = xᵀ R{dz1}                  (n_in, n_hidden)
     rdW1 = c.x.T @ rdz1
     # R{db1} = Σ_rows R{dz1}              (n_hidden,)
@@ -134,17 +135,17 @@ def _hvp(params: Params, c: Cache, y, v: Params, activation, loss, output, mask)
     return {"W1": rdW1, "b1": rdb1, "W2": rdW2, "b2": rdb2}
 
 
-def _ggn_vp(params: Params, c: Cache, y, v: Params, activation, loss, output, mask) -> Params:
+def _ggn_vp(net: Net, params: Params, c: Cache, y, v: Params, mask) -> Params:
     """G v = Jᵀ H_ℓ J v: the linear part of the R-forward pass, H_ℓ, the backward pass."""
     masked = (lambda a: a) if mask is None else (lambda a: a * mask)
-    f1 = net.activation_grad(activation, c.h1)
+    f1 = network.activation_grad(net.activation, c.h1)
     # J v = R{z2} without second-order terms: x V1 + c1 → f'(z1) ⊙ · ⊙ mask → · W2 + a1 V2 + c2
     rz2 = masked(f1 * (c.x @ v["W1"] + v["b1"][None, :])) @ params["W2"]
     rz2 = rz2 + c.a1 @ v["W2"] + v["b2"][None, :]
     # H_ℓ J v
-    u = _output_curvature(c, y, rz2, loss, output, gauss_newton=True)
+    u = _output_curvature(net, c, y, rz2, gauss_newton=True)
     # Jᵀ (H_ℓ J v): the ordinary backward pass, started from u instead of dL/dz2
-    return net.backprop(params, c, u, activation, mask)
+    return network.backprop(net, params, c, u, mask)
 
 
 def hvp(
@@ -163,8 +164,9 @@ def hvp(
     Arguments as `loss_and_grad`'s, and `v` shaped like params (InputError otherwise).
     Returns a dict shaped like params: the derivative of the gradient along v.
     """
-    params, cache, y, v, mask = _prepare(params, x, y, v, hidden_mask, activation, loss, output)
-    return _hvp(params, cache, y, v, activation, loss, output, mask)
+    net = Net(activation, loss, output)
+    params, cache, y, v, mask = _prepare(net, params, x, y, v, hidden_mask)
+    return _hvp(net, params, cache, y, v, mask)
 
 
 def ggn_vp(
@@ -180,8 +182,9 @@ def ggn_vp(
 ) -> Params:
     """G v = Jᵀ H_ℓ J v, the generalised Gauss-Newton product, by hand (see the module
     docstring): H_ℓ in z2 for cross-entropy, in a2 for MSE; positive semi-definite."""
-    params, cache, y, v, mask = _prepare(params, x, y, v, hidden_mask, activation, loss, output)
-    return _ggn_vp(params, cache, y, v, activation, loss, output, mask)
+    net = Net(activation, loss, output)
+    params, cache, y, v, mask = _prepare(net, params, x, y, v, hidden_mask)
+    return _ggn_vp(net, params, cache, y, v, mask)
 
 
 def input_jacobian(params: Params, x: jax.Array, *, activation: str = "sigmoid") -> jax.Array:
@@ -190,9 +193,10 @@ def input_jacobian(params: Params, x: jax.Array, *, activation: str = "sigmoid")
     Row by row, z2 = f(x W1 + b1) W2 + b2, so by the chain rule in matrix form
     ∂z2/∂x = W2ᵀ diag(f'(z1)) W1ᵀ, i.e. ∂z2_k/∂x_i = Σ_j W2[j, k] f'(z1)_j W1[i, j].
     """
-    params, x, _, _ = net.check_args(params, x, None, None, activation, "cross_entropy", "sigmoid")
-    _, cache = net.forward_unchecked(params, x, activation, "cross_entropy", "sigmoid", None)
-    f1 = net.activation_grad(activation, cache.h1)
+    net = Net(activation)  # z2 does not depend on the loss
+    params, x, _, _ = network.check_args(net, params, x)
+    _, cache = network.forward_unchecked(net, params, x)
+    f1 = network.activation_grad(activation, cache.h1)
     return jnp.einsum("jk,nj,ij->nki", params["W2"], f1, params["W1"])
 
 
@@ -211,10 +215,11 @@ def hvp_autodiff(
     hidden_mask: jax.Array | None = None,
 ) -> Params:
     """H v as `jax.jvp` of `jax.grad(loss_fn)`: forward over reverse, the reference twin."""
-    params, x, y, hidden_mask = net.check_args(params, x, y, hidden_mask, activation, loss, output)
+    net = Net(activation, loss, output)
+    params, x, y, hidden_mask = network.check_args(net, params, x, y, hidden_mask)
     v = _check_v(v, params)
     kw = {"activation": activation, "loss": loss, "output": output, "hidden_mask": hidden_mask}
-    grad = jax.grad(lambda p: net.loss_fn(p, x, y, **kw))
+    grad = jax.grad(lambda p: network.loss_fn(p, x, y, **kw))
     return jax.jvp(grad, (params,), (v,))[1]
 
 
@@ -231,11 +236,12 @@ def ggn_vp_autodiff(
 ) -> Params:
     """G v composed from autodiff: J v by `jax.jvp`, H_ℓ (J v) by `jax.jvp` of `jax.grad` of
     the loss in the output, Jᵀ(·) by `jax.vjp`."""
-    params, x, y, hidden_mask = net.check_args(params, x, y, hidden_mask, activation, loss, output)
+    net = Net(activation, loss, output)
+    params, x, y, hidden_mask = network.check_args(net, params, x, y, hidden_mask)
     v = _check_v(v, params)
 
     def out(p: Params) -> jax.Array:  # z2 for cross-entropy, a2 = g(z2) for MSE
-        a2, cache = net.forward_unchecked(p, x, activation, loss, output, hidden_mask)
+        a2, cache = network.forward_unchecked(net, p, x, hidden_mask)
         return cache.z2 if loss == "cross_entropy" else a2
 
     def loss_of_out(o: jax.Array) -> jax.Array:
@@ -250,13 +256,11 @@ def input_jacobian_autodiff(
     params: Params, x: jax.Array, *, activation: str = "sigmoid", mode: str = "reverse"
 ) -> jax.Array:
     """∂z2/∂x per row by `jax.jacrev` (mode "reverse") or `jax.jacfwd` ("forward"), vmapped."""
-    params, x, _, _ = net.check_args(params, x, None, None, activation, "cross_entropy", "sigmoid")
+    net = Net(activation)  # z2 does not depend on the loss
+    params, x, _, _ = network.check_args(net, params, x)
 
     def z2(row: jax.Array) -> jax.Array:
-        _, cache = net.forward_unchecked(
-            params, row[None, :], activation, "cross_entropy", "sigmoid", None
-        )
-        return cache.z2[0]
+        return network.forward_unchecked(net, params, row[None, :])[1].z2[0]
 
     jac = {"reverse": jax.jacrev, "forward": jax.jacfwd}[mode]
     return jax.vmap(jac(z2))(x)

@@ -210,7 +210,8 @@ def adamw(
         whose `update` needs `params`; its state is the tuple of their states.
 
     Example:
-        >>> opt = adamw(1e-3, weight_decay=1e-2, mask={"W1": True, "b1": False})
+        >>> decay = {"W1": True, "b1": False, "W2": True, "b2": False}  # weights, not biases
+        >>> opt = adamw(1e-3, weight_decay=1e-2, mask=decay)
         >>> updates, state = opt.update(grads, opt.init(params), params)
 
     PyTorch: `torch.optim.AdamW` is the same update (θ ← θ(1 − αλ) then the Adam step) but

@@ -1,9 +1,13 @@
 """The jit-compiled training run of the 2-layer network on MNIST / Fashion-MNIST.
 
-One room per job: `config` (the settings and each data set's recipe), `step` (the state,
-the optimiser, one step, the scan epoch, predictions), `parallel` (the device mesh,
-replication, multi-process start), `checkpoint`, and `loop` (`fit`: prepare → compile →
-epochs → finish). The public names of each are re-exported here.
+One room per job: `config` (the settings and each data set's recipe), `preprocess` (the
+images as the network reads them), `step` (the state, the optimiser, one step, the scan
+epoch, predictions), `parallel` (the device mesh, replication), `processes` (a run over
+several processes: joining, agreeing, the supervisor), `checkpoint`, `compile_cache`,
+`fused_epoch` (the adaptor to the Pallas kernels of `jaxcalc.fused`), `fused_check` (the
+fused step against the XLA step, numerically) and `loop` (`fit`: prepare → compile →
+epochs → finish). The public names of `config`, `step`, `parallel`, `checkpoint` and `loop`
+are re-exported here.
 """
 
 from jaxcalc.training.checkpoint import (
@@ -34,6 +38,7 @@ from jaxcalc.training.step import (
     make_predict,
     make_step,
     run_keys,
+    weight_decay,
 )
 
 __all__ = [
@@ -66,4 +71,5 @@ __all__ = [
     "replicate",
     "run_keys",
     "save_checkpoint",
+    "weight_decay",
 ]

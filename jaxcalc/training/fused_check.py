@@ -25,7 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcalc.fused.layout import UNIT_ROUNDOFF, Blocks, Layout
+from jaxcalc import fused
+from jaxcalc.fused import UNIT_ROUNDOFF, Blocks, Layout
+from jaxcalc.training.config import Config
+from jaxcalc.training.fused_epoch import adam_state, batch_inputs, from_fused, hyper, to_fused
+from jaxcalc.training.step import init_state, learning_rate, make_optimizer, make_step
 
 #: Relative error allowed, in units of the products' unit roundoff (see the docstring).
 TOLERANCE_FACTOR = 32.0
@@ -66,15 +70,8 @@ def _relative(a: Any, b: Any, origin: Any = None) -> float:
     return max(errors)
 
 
-def adam_mu(opt_state: Any) -> Any:
-    """Adam's first moment m in an optimiser state."""
-    from jaxcalc import fused
-
-    return fused.state.adam_state(opt_state).mu
-
-
 def compare(
-    cfg,
+    cfg: Config,
     *,
     n_in: int = 784,
     classes: int = 10,
@@ -90,29 +87,26 @@ def compare(
     `blocks`: the fused step's block shapes and precision (`Blocks()`: TF32);
     `reference_precision`: the XLA step's (default: the fused step's).
     """
-    from jaxcalc import fused, training
-
     blocks = (blocks or Blocks()).check()
     reference = reference_precision or blocks.precision
     layout = Layout(n_in, cfg.hidden, classes, cfg.batch_size, blocks)
-    opt = training.make_optimizer(cfg, steps)
-    start = training.init_state(cfg, opt, n_in, classes)
+    opt = make_optimizer(cfg, steps)
+    start = init_state(cfg, opt, n_in, classes)
     with jax.default_matmul_precision(XLA_PRECISION[reference]):
-        xla_step = jax.jit(training.make_step(cfg, opt, classes))
-        hyper = fused.epoch.hyper(cfg)
-        step = fused.make_fused_step(
-            layout, hyper, smoothing=cfg.label_smoothing, interpret=interpret
+        xla_step = jax.jit(make_step(cfg, opt, classes))
+        hp = hyper(cfg)
+        step = fused.make_fused_step(layout, hp, smoothing=cfg.label_smoothing, interpret=interpret)
+        coefs = fused.coefficient_table(
+            jnp.zeros([], jnp.int32), steps, learning_rate(cfg, steps), hp
         )
-        lr = training.learning_rate(cfg, steps)
-        coefs = fused.coefficient_table(jnp.zeros([], jnp.int32), steps, lr, hyper)
 
         @jax.jit
         def fused_step(fs, losses, i, images, labels, key):
-            source = fused.Source(*fused.epoch.batch_inputs(cfg, layout, images, labels, key))
+            source = batch_inputs(cfg, layout, images, labels, key)
             return step(fs, source, coefs, i, losses)
 
         rng = np.random.default_rng(seed)
-        state, fs = start, fused.to_fused(start, layout)
+        state, fs = start, to_fused(start, layout)
         losses, xla_losses = jnp.zeros(steps, jnp.float32), []
         for i in range(steps):
             images = jnp.asarray(rng.integers(0, 256, (cfg.batch_size, n_in), dtype=np.uint8))
@@ -122,11 +116,11 @@ def compare(
             xla_losses.append(float(loss))
             fs, losses = fused_step(fs, losses, jnp.array([i], jnp.int32), images, labels, key)
             if i == 0:  # Adam's m after one step: (1 − β₁) times the first gradient
-                mine = fused.from_fused(fs, state, layout, 0).opt_state
-                gradient_error = _relative(*(adam_mu(s) for s in (mine, state.opt_state)))
+                mine = from_fused(fs, state, layout, 0).opt_state
+                gradient_error = _relative(*(adam_state(s).mu for s in (mine, state.opt_state)))
     want = np.array(xla_losses)
     loss_error = float(np.max(np.abs(np.asarray(losses) - want) / np.abs(want)))
-    got = fused.from_fused(fs, state, layout, 0)
+    got = from_fused(fs, state, layout, 0)
     u = max(UNIT_ROUNDOFF[blocks.precision], UNIT_ROUNDOFF[reference])
     return Comparison(
         blocks.precision,

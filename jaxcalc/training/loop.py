@@ -2,10 +2,11 @@
 
 - prepare: load the data and build the mesh and the initial (or resumed) state; meanwhile
   the epoch and the predictions compile on a background thread, from the shapes alone,
-  while the images are deskewed (`cfg.deskew`, one program over all three splits) and
-  put on the devices;
-- compile: the epoch is XLA's (`make_epoch`) or, with `kernel="fused"`, that of
-  `jaxcalc.fused`; on a GPU the scan runs `GPU_UNROLL` steps per loop iteration;
+  while the images are deskewed (`preprocess.deskewed`, one program over all three splits)
+  and put on the devices;
+- compile: the epoch is XLA's (`make_epoch`) or, with `kernel="fused"`, the Pallas kernels'
+  (`fused_epoch.make_fused_epoch`, its options read before any data is loaded); on a GPU
+  the scan runs `GPU_UNROLL` steps per loop iteration;
 - epochs: one call of the compiled scan each; a non-finite loss stops the run; then the
   epoch's scores (the validation split and a slice of the training set), and its
   checkpoint, written on another thread while the next epoch trains (atomically, process
@@ -31,11 +32,12 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from jaxcalc import augment, mlp
+from jaxcalc import mlp
 from jaxcalc.data import Data, load
 from jaxcalc.files import write_json
-from jaxcalc.training import checkpoint, parallel, processes
+from jaxcalc.training import checkpoint, fused_epoch, parallel, processes
 from jaxcalc.training.config import MAX_STEPS, Config
+from jaxcalc.training.preprocess import deskewed
 from jaxcalc.training.step import (
     TrainState,
     eval_params,
@@ -103,16 +105,6 @@ class Programs(NamedTuple):
     predict: dict[tuple[int, ...], Any]
 
 
-def deskewed(data: Data) -> Data:
-    """`data` with every image deskewed (`augment.deskew`): training, validation, test alike,
-    in one call (one compilation) over the three splits together."""
-    splits = (data.train_images, data.val_images, data.test_images)
-    fixed = np.asarray(augment.deskew(np.concatenate(splits)))
-    ends = np.cumsum([len(s) for s in splits])
-    train, val, test = np.split(fixed, ends[:-1])
-    return data._replace(train_images=train, val_images=val, test_images=test)
-
-
 def prepare(
     cfg: Config,
     out_dir: Path,
@@ -120,9 +112,11 @@ def prepare(
     data_dir: str | os.PathLike | None,
     resume: bool,
     devices: int | None,
+    kernel: fused_epoch.Options | None,
 ) -> tuple[Run, Programs]:
     """Load and preprocess the data, build the state (or resume it), put it all on the mesh,
-    and compile the programs meanwhile."""
+    and compile the programs meanwhile (`kernel`: the fused epoch's options, with
+    `cfg.kernel == "fused"`)."""
     mesh = parallel.make_mesh(devices)
     parallel.check_batch(cfg.batch_size, mesh.size)
     processes.agree(dataclasses.asdict(cfg))
@@ -148,7 +142,9 @@ def prepare(
         state, history = fresh_state(cfg), []
     with ThreadPoolExecutor(1, thread_name_prefix="jaxcalc-compile") as pool:
         shapes = _shapes(mesh, _host_arrays(cfg, state, data))
-        compiling = pool.submit(compile_programs, cfg, mesh, steps, len(data.classes), shapes)
+        compiling = pool.submit(
+            compile_programs, cfg, mesh, steps, len(data.classes), shapes, kernel
+        )
         t0 = time.perf_counter()
         if cfg.deskew:
             data = deskewed(data)
@@ -188,18 +184,24 @@ def _shapes(mesh: Mesh, arrays: tuple) -> dict:
 
 
 def compile_programs(
-    cfg: Config, mesh: Mesh, steps: int, n_classes: int, shapes: dict
+    cfg: Config,
+    mesh: Mesh,
+    steps: int,
+    n_classes: int,
+    shapes: dict,
+    kernel: fused_epoch.Options | None,
 ) -> tuple[Programs, float]:
     """Compile the epoch (its state donated: updated in place) and the predictions;
-    return them with the seconds it took."""
+    return them with the seconds it took. The epoch is the fused one with `kernel` (its
+    `fused_epoch.options`), else XLA's."""
     t0 = time.perf_counter()
     platform = mesh.devices.flat[0].platform
     unroll = GPU_UNROLL if platform == "gpu" else 1  # the CPU's program stays as it was
-    if cfg.kernel == "fused":
-        from jaxcalc.fused import make_fused_epoch
-
+    if kernel is not None:
         total = steps * cfg.epochs
-        epoch = make_fused_epoch(cfg, total, n_classes, platform=platform, unroll=unroll)
+        epoch = fused_epoch.make_fused_epoch(
+            cfg, total, n_classes, blocks=kernel.blocks, interpret=kernel.interpret, unroll=unroll
+        )
     else:
         opt = make_optimizer(cfg, steps * cfg.epochs)
         step = make_step(cfg, opt, n_classes)
@@ -325,10 +327,10 @@ def fit(
     the loss is not finite, leaving the checkpoint of the last good epoch.
     """
     cfg.check()
-    if cfg.kernel == "fused":  # before any data is loaded
-        from jaxcalc.fused import check_fused
-
-        check_fused(cfg, devices or jax.device_count(), jax.devices()[0].platform)
-    run, programs = prepare(cfg, Path(out_dir), data, data_dir, resume, devices)
+    kernel = None
+    if cfg.kernel == "fused":  # before any data is loaded; the environment read here, once
+        platform = jax.devices()[0].platform
+        kernel = fused_epoch.options(cfg, devices=devices or jax.device_count(), platform=platform)
+    run, programs = prepare(cfg, Path(out_dir), data, data_dir, resume, devices, kernel)
     run_epochs(run, programs, progress)
     return finish(run, programs, Path(out_dir))

@@ -1,10 +1,10 @@
-"""Data parallelism: the device mesh, replication, and joining a multi-process run.
+"""Data parallelism: the device mesh and replication.
 
 With a mesh of N devices the jitted epoch is SPMD: every device holds the training set and
 the (replicated) state, gathers only its 1/N slice of each global batch, and XLA
 all-reduces the gradients. The step sees the global batch, so its random draws, and the
-result up to float rounding, do not depend on N. Across processes (hosts), process p's
-devices hold the p-th slice of each batch.
+result up to float rounding, do not depend on N. Across processes (hosts, joined by
+`training.processes`), process p's devices hold the p-th slice of each batch.
 """
 
 from __future__ import annotations
@@ -22,32 +22,14 @@ from jaxcalc.validation import InputError
 BATCH_AXIS = "data"  # the mesh axis along which each global batch is split
 
 
-def initialize(
-    coordinator_address: str | None = None,
-    num_processes: int | None = None,
-    process_id: int | None = None,
-) -> None:
-    """Join a multi-process run when any argument or `JAX_COORDINATOR_ADDRESS` is given.
-
-    Unset values come from the environment (Slurm, Open MPI, ...), as
-    `jax.distributed.initialize` finds them.
-    """
-    flags = (coordinator_address, num_processes, process_id)
-    if flags == (None, None, None) and "JAX_COORDINATOR_ADDRESS" not in os.environ:
-        return
-    try:
-        jax.distributed.initialize(*flags)
-    except ValueError as e:
-        raise InputError(f"cannot start a multi-host run: {e}") from None
-
-
-def make_mesh(devices: int | None = None) -> Mesh:
-    """A 1-D mesh (axis `BATCH_AXIS`) over the first `devices` devices (default: all).
+def make_mesh(devices: int | None = None, *, platform: str | None = None) -> Mesh:
+    """A 1-D mesh (axis `BATCH_AXIS`) over the first `devices` devices (default: all) of
+    `platform` ("cpu", "gpu"; default: JAX's default backend).
 
     Devices are ordered by process, so in a multi-host run (which uses every device)
     process p's devices hold the p-th contiguous slice of each global batch.
     """
-    available = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+    available = sorted(jax.devices(platform), key=lambda d: (d.process_index, d.id))
     n = len(available) if devices is None else devices
     if not (isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= len(available)):
         raise InputError(

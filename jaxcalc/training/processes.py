@@ -10,12 +10,12 @@
   service sees another process die, miss its heartbeats (`HEARTBEAT_SECONDS`) or not join
   in time. So in a multi-process run `jaxcalc train` runs as a worker child of a small
   supervisor, which relays its output without JAX's log lines and turns such an end into
-  one line naming what happened, exit 1. The worker dies with its supervisor.
+  one line naming what happened, exit 1. The worker dies with its supervisor
+  (`subprocesses.die_with_parent`, given the supervisor's id in `WORKER`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -33,7 +33,7 @@ from jaxcalc.validation import InputError, RunError, check_nonnegative_int, chec
 
 JOIN_SECONDS = 60  # how long to wait for every process to join (`--join-timeout`)
 HEARTBEAT_SECONDS = 10  # a process silent this long is taken for dead
-WORKER = "JAXCALC_TRAIN_WORKER"  # set in the environment of a supervised worker
+WORKER = "JAXCALC_TRAIN_WORKER"  # in a supervised worker's environment: the supervisor's id
 PROG = "jaxcalc train"
 #: The lines of JAX's C++ logging (glog, Gloo, stack traces), dropped from the relay.
 LOG_LINE = re.compile(rb"^(?:[IWEF]\d{4} \d\d:\d\d:\d\d|\[Gloo\]|\s+@\s|\*\*\* )")
@@ -132,10 +132,9 @@ def supervise(argv: list[str], checkpoint: Path, timeout: float) -> int:
     or 1 with one line when a signal ended it (JAX's abort; see the module docstring)."""
     child = subprocess.Popen(
         [sys.executable, "-m", "jaxcalc", *argv],
-        env={**os.environ, WORKER: "1"},
+        env={**os.environ, WORKER: str(os.getpid())},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=_die_with_parent,
     )
     stdout = threading.Thread(target=_relay, args=(child.stdout, sys.stdout), daemon=True)
     stdout.start()
@@ -154,14 +153,6 @@ def supervise(argv: list[str], checkpoint: Path, timeout: float) -> int:
         f"{PROG}: error: {_reason(dropped, timeout)}; {resume_advice(checkpoint)}", file=sys.stderr
     )
     return 1
-
-
-def _die_with_parent() -> None:
-    """In the worker (Linux): receive SIGKILL when the supervisor dies."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _relay(stream: BinaryIO, out: TextIO) -> tuple[bool, list[bytes]]:

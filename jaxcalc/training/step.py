@@ -1,7 +1,10 @@
 """One training step and one epoch, pure functions that jit into a single `lax.scan`.
 
+- `learning_rate`, `make_optimizer`, `weight_decay`: the run's schedule, its optimiser, and
+  where its weight decay goes (decoupled for adamw, added to the gradient otherwise), the
+  one rule the XLA step and the fused one (`training.fused_epoch`) both follow;
 - `make_step(cfg, opt)`: one update `(state, batch) -> (state, loss)` on a batch of uint8
-  images: scale to [0, 1], distort (`jaxcalc.augment`), dropout mask, label smoothing,
+  images: scale to [0, 1], distort (`training.preprocess`), dropout mask, label smoothing,
   the gradient (hand-written `mlp.loss_and_grad` or its autodiff twin), the optimiser's
   update, the running average of the weights.
 - `make_epoch(step, batch_size, mesh=None)`: one epoch as a `lax.scan` over the mini-batches
@@ -22,11 +25,12 @@ import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxcalc import augment, mlp, optim, schedules
+from jaxcalc import mlp, optim, schedules
 from jaxcalc.data import DATASETS, PIXELS
 from jaxcalc.losses import smooth_labels
 from jaxcalc.training.config import Config
 from jaxcalc.training.parallel import BATCH_AXIS, check_batch
+from jaxcalc.training.preprocess import inputs
 
 Batch = tuple[jax.Array, jax.Array, jax.Array]  # uint8 images (B, h, w), labels (B,), key
 
@@ -50,11 +54,26 @@ def learning_rate(cfg: Config, total_steps: int) -> optim.ScalarOrSchedule:
     return schedules.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(total_steps, 2 * warmup))
 
 
+class WeightDecay(NamedTuple):
+    """`Config.weight_decay` as the run applies it: decoupled for adamw, L2 for the others."""
+
+    decoupled: float  # λ inside adamw: u ← u − α λ θ, beside the Adam direction
+    l2: float  # ℓ added to the gradient before the optimiser: g ← g + ℓ θ (PyTorch's)
+
+
+def weight_decay(cfg: Config) -> WeightDecay:
+    """Where `cfg.weight_decay` goes: the one home of that rule, for the XLA step
+    (`make_optimizer`, `make_step`) and the fused one (`training.fused_epoch`)."""
+    if cfg.optimizer == "adamw":
+        return WeightDecay(decoupled=cfg.weight_decay, l2=0.0)
+    return WeightDecay(decoupled=0.0, l2=cfg.weight_decay)
+
+
 def make_optimizer(cfg: Config, total_steps: int) -> optim.GradientTransformation:
     """`cfg.optimizer` with `cfg`'s learning rate (adamw: with its decoupled weight decay)."""
     lr = learning_rate(cfg, total_steps)
     if cfg.optimizer == "adamw":
-        return optim.adamw(lr, weight_decay=cfg.weight_decay)
+        return optim.adamw(lr, weight_decay=weight_decay(cfg).decoupled)
     return getattr(optim, cfg.optimizer)(lr)
 
 
@@ -80,21 +99,6 @@ def fresh_state(cfg: Config) -> TrainState:
     return init_state(cfg, make_optimizer(cfg, 1), PIXELS, n_out)
 
 
-def scaled(images: jax.Array) -> jax.Array:
-    """uint8 pixels as the network reads them: floats in [0, 1], same shape (computed by
-    XLA, also for a NumPy array, so that every caller gets the same bits)."""
-    return jnp.asarray(images).astype(jnp.float32) / 255.0
-
-
-def inputs(images: jax.Array, augment_name: str = "none", key: jax.Array | None = None):
-    """A batch of uint8 images (B, h, w) as the network's input rows (B, h·w): scaled,
-    then distorted by `augment.AUGMENTATIONS[augment_name]` with `key` (not for "none")."""
-    x = scaled(images)
-    if augment_name != "none":
-        x = augment.AUGMENTATIONS[augment_name](key, x)
-    return x.reshape(x.shape[0], -1)
-
-
 def epoch_order(key: jax.Array, n: int, batch_size: int) -> tuple[jax.Array, jax.Array]:
     """(order (steps, batch_size), keys (steps,)): an epoch's batches, a permutation of the
     n examples drawn from `key` (the last incomplete batch dropped), and a key per step."""
@@ -107,7 +111,7 @@ def epoch_order(key: jax.Array, n: int, batch_size: int) -> tuple[jax.Array, jax
 def make_step(cfg: Config, opt: optim.GradientTransformation, n_classes: int = 10) -> Callable:
     """One training update `(state, (images, labels, key)) -> (state, loss)`."""
     loss_and_grad = mlp.loss_and_grad if cfg.grad == "manual" else mlp.loss_and_grad_autodiff
-    l2 = cfg.weight_decay if cfg.optimizer != "adamw" else 0.0
+    l2 = weight_decay(cfg).l2
     keep = 1.0 - cfg.dropout
     eps = cfg.label_smoothing
 
