@@ -103,18 +103,18 @@ else
     echo "gpu_bench: MNIST not found (data/mnist/); training runs skipped" >&2
 fi
 
-if want sweep; then  # other block shapes (default 32,64,32,4,2 for batch 128)
+if want sweep; then  # other block shapes (default 32,64,32,4,3 below batch 512; 32,64,32,4,2 was the old one)
     for blocks in 16,64,32 32,64,64 64,64,32 32,128,32 32,64,32,8 32,64,32,4,3 \
-        32,64,32,4,2,float32 32,64,32,4,2,bfloat16; do
+        32,64,32,4,2 32,64,32,4,3,float32 32,64,32,4,3,bfloat16; do
         JAXCALC_FUSED_BLOCKS=$blocks bench "small_u8_blocks_$blocks" --impl fused-scan \
             "${SMALL[@]}" --unroll 8
     done
-    for blocks in 32,64,32 128,64,64,8 64,128,64,8 64,64,64,8,2,bfloat16; do  # 64,64,64,8
+    for blocks in 32,64,32 128,64,64,8 64,128,64,8 64,64,64,8,2,bfloat16; do  # default 64,64,64,8,2
         JAXCALC_FUSED_BLOCKS=$blocks bench "large_u8_blocks_$blocks" --impl fused-scan \
             "${LARGE[@]}" --unroll 8
     done
     if [ -d "$OUT/train_fused" ]; then  # the default recipe (batch 256) with bfloat16 products
-        JAXCALC_FUSED_BLOCKS=32,64,32,4,2,bfloat16 train fused_bf16 --kernel fused --no-figures
+        JAXCALC_FUSED_BLOCKS=32,64,32,4,3,bfloat16 train fused_bf16 --kernel fused --no-figures
     fi
 fi
 

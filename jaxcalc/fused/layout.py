@@ -110,8 +110,12 @@ class Blocks:
 def default_blocks(batch_size: int) -> Blocks:
     """The block shapes for a batch of `batch_size` rows: `Blocks()` for small batches (many
     programs for few rows), larger tiles from a batch of 512 on (fewer re-reads of W1 and of
-    the partial logits); `scripts/gpu_bench.sh` with its sweep times others."""
-    return Blocks(64, 64, 64, num_warps=8) if batch_size >= 512 else Blocks()
+    the partial logits). Both timed on an H200 (docs/gpu/): at 784-512-10 batch 128, 3
+    pipeline stages were the fastest of the sweep; at 784-1024-10 batch 1024 the tiles
+    below (2 stages) were within 4% of the best. `scripts/gpu_bench.sh` times others."""
+    if batch_size >= 512:
+        return Blocks(64, 64, 64, num_warps=8, num_stages=2)
+    return Blocks()
 
 
 TRITON = "jax.experimental.pallas.triton"  # Pallas's Triton backend, the kernels' compiler
