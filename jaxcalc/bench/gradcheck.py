@@ -293,11 +293,11 @@ def network(seed: int = 0) -> list[tuple[str, str, float, int]]:
     y = jnp.asarray(rng.integers(0, NETWORK_SIZES[2], NETWORK_BATCH))
     kw = {"activation": "relu", "loss": "cross_entropy"}
 
-    def loss(p):
-        return mlp.loss_fn(p, x, y, **kw)
+    def loss(p):  # the data follow the parameters' float type (float64 in the reference)
+        return mlp.loss_fn(p, x.astype(p["W1"].dtype), y, **kw)
 
     def grad(p):
-        return mlp.loss_and_grad(p, x, y, **kw)[1]
+        return mlp.loss_and_grad(p, x.astype(p["W1"].dtype), y, **kw)[1]
 
     def buggy(p):
         g = grad(p)

@@ -143,9 +143,9 @@ def _with_moves(problem, modes, plan, x64, notes, rng) -> tuple[engine.Outcome, 
             notes += [n for n in outcome.notes if n not in notes]
             return outcome, problem
         note = (
-            f"{'order 2: ' if problem.inner else ''}f is not differentiable at the given "
-            f"point (along {outcome.rough} probe(s)): checked at a point moved by "
-            f"{kinks.distance(outcome.dtype):.1e} (relative)"
+            f"{'order 2: ' if problem.inner else ''}the reference could not resolve f at the "
+            f"given point along {outcome.rough} probe(s) (not differentiable there?): checked "
+            f"at a point moved by {kinks.distance(outcome.dtype):.1e} (relative)"
         )
         moved = kinks.move(problem.point, problem.F, rng, outcome.dtype)
         if moved is None:

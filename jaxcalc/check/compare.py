@@ -30,7 +30,7 @@ class Block(NamedTuple):
     r: np.ndarray  # the reference
     e: np.ndarray  # its error bound, element-wise
     y32: np.ndarray | None  # yours at the native precision (float32), if run twice
-    mask: np.ndarray  # the numbers that hold a comparison (not a rough probe)
+    mask: np.ndarray  # the numbers that hold a comparison (a finite reference)
     square: tuple[tuple[int, int], ...]  # axes pairs where a transpose can be looked for
     whole: bool  # the numbers are a whole block (full mode)
 
@@ -52,7 +52,6 @@ def full_block(
     y32_raw: np.ndarray | None,
     value: np.ndarray,
     error: np.ndarray,
-    rough: np.ndarray,
     scale: np.ndarray,
     out_shape: tuple[int, ...],
 ) -> Block:
@@ -69,25 +68,29 @@ def full_block(
         return y.reshape((*out_shape, *in_shape))
 
     r, e = _jacobian(value, scale), _jacobian(error, scale)
-    mask = np.broadcast_to(~rough.reshape((1,) * len(out_shape) + in_shape), r.shape)
     squares = _squares(out_shape, 0) + _squares(in_shape, len(out_shape))
-    return Block(layout(y_raw), r, e, layout(y32_raw), mask.copy(), squares, True)
+    return Block(layout(y_raw), r, e, layout(y32_raw), _finite(r, e), squares, True)
 
 
-def fast_fwd(y, y32, value, error, rough, out_shape) -> Block:
+def _finite(r: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Where the reference and its bound are finite: f is finite next to the point."""
+    return np.isfinite(r) & np.isfinite(e)
+
+
+def fast_fwd(y, y32, value, error, out_shape) -> Block:
     """Fast mode, forward: J_oa d_k per probe k, (k, *out)."""
-    mask = np.broadcast_to(rough.reshape((-1,) + (1,) * len(out_shape)) == 0, value.shape)
-    return Block(y, value, error, y32, mask.copy(), _squares(out_shape, 1), False)
+    return Block(y, value, error, y32, _finite(value, error), _squares(out_shape, 1), False)
 
 
-def fast_projected(y, y32, value, error, rough, cot) -> Block:
+def fast_projected(y, y32, value, error, cot) -> Block:
     """Fast mode, reverse or grad_fn: yours already projected, y_k = (v_kᵀ J)·d_k, against
     v_kᵀ (J d_k) of the reference."""
     k = value.shape[0]
     flat = lambda a: a.reshape(k, -1)  # noqa: E731
-    r = np.sum(flat(cot) * flat(value), axis=1)
-    e = np.sum(np.abs(flat(cot)) * flat(error), axis=1)
-    return Block(y, r, e, y32, ~rough, (), False)
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = np.sum(flat(cot) * flat(value), axis=1)
+        e = np.sum(np.abs(flat(cot)) * flat(error), axis=1)
+    return Block(y, r, e, y32, _finite(r, e), (), False)
 
 
 class Measure(NamedTuple):

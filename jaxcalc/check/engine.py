@@ -143,8 +143,8 @@ def run(
         return Outcome([], notes, rough, ran, work_dtype)
     if rough:
         notes.append(
-            f"f is not differentiable near the point along {rough} probe(s): left out of "
-            "their rows (warn)"
+            f"the reference could not resolve f near the point along {rough} probe(s) (a "
+            "kink, a jump, or rounding noise): their bounds are loose"
         )
     with _x64(dual):
         x = [jnp.asarray(p.astype(np.float64) if dual else p) for p in point]
@@ -199,12 +199,13 @@ def _rows(problem, mode, mine, native, estimates, dirs, cots, x, plan) -> list[R
             if m.f32 is not None and m.f32 > F32_DRIFT:
                 reasons.append(f"the float32 run loses more than half its digits ({m.f32:.0e})")
             if not block.mask.all():
-                reasons.append("f is not differentiable here along some probes (left out)")
+                reasons.append("f is not finite next to the point along some probes (left out)")
             if reasons:
                 verdict, text = "warn", "; ".join(reasons)
         rows.append(
             Row(problem.in_names[a], problem.out_names[o], label, order, problem.in_shapes[a],
-                m.error, m.bound, m.f32, verdict, pattern, text, hint, worst)
+                m.error, m.bound, m.f32, verdict, pattern, text, hint, worst,
+                *((block.y, block.r) if plan.full else (None, None)))
         )  # fmt: skip
     return rows
 
@@ -217,7 +218,7 @@ def _eps(mine, mode: str, a: int, o: int) -> float:
 
 def _block(mode, plan, a, o, mine, native, est, dirs, cots, problem) -> compare.Block:
     out_shape = problem.out_shapes[o]
-    value, error, rough = est.value[o], est.error[o], est.rough
+    value, error = est.value[o], est.error[o]
     pick = {
         "fwd": lambda ys: ys[a][o],
         "rev": lambda ys: ys[o][a],
@@ -227,9 +228,9 @@ def _block(mode, plan, a, o, mine, native, est, dirs, cots, problem) -> compare.
     y32 = None if native is None else pick(native).astype(np.float64)
     if plan.full:
         scale = dirs[a].scale.reshape(problem.in_shapes[a])
-        return compare.full_block(mode == "fwd", y, y32, value, error, rough, scale, out_shape)
+        return compare.full_block(mode == "fwd", y, y32, value, error, scale, out_shape)
     if mode == "fwd":
-        return compare.fast_fwd(y, y32, value, error, rough, out_shape)
+        return compare.fast_fwd(y, y32, value, error, out_shape)
     d = dirs[a].dense
     k = d.shape[0]
 
@@ -240,7 +241,7 @@ def _block(mode, plan, a, o, mine, native, est, dirs, cots, problem) -> compare.
         return np.sum(g * d.reshape(k, -1), axis=1)
 
     cot = cots[o].dense if mode == "rev" else np.ones((k,))
-    return compare.fast_projected(project(y), project(y32), value, error, rough, cot)
+    return compare.fast_projected(project(y), project(y32), value, error, cot)
 
 
 def _diagnose(block, floor, plan, mode, problem, x, a, o, mine, cots, est):
@@ -276,7 +277,7 @@ def _diagnose(block, floor, plan, mode, problem, x, a, o, mine, cots, est):
     e_flat = np.sum(sample.error[o].reshape(k, -1) * np.abs(v).reshape(1, -1), axis=1) / s
     r, e = np.zeros(n), np.zeros(n)
     mask = np.zeros(n, bool)
-    r[idx], e[idx], mask[idx] = r_flat, e_flat, ~sample.rough
+    r[idx], e[idx], mask[idx] = r_flat, e_flat, np.isfinite(r_flat) & np.isfinite(e_flat)
     return diagnosis.diagnose(
         y, r.reshape(shape), e.reshape(shape), floor, mask=mask.reshape(shape),
         square=compare._squares(shape, 0), whole=n <= DIAG_MAX,

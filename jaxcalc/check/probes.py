@@ -27,6 +27,7 @@ most `FULL_MAX` numbers, fast mode with `PROBES` probes otherwise.
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -103,13 +104,17 @@ def miss_chance(bound: float, error: float, probes: int) -> float:
     return _product_cdf(bound / error) ** probes
 
 
-def caught_above(bound: float, probes: int, miss: float = MISS) -> float:
-    """The relative error ρ above which a block error escapes with a chance below `miss`."""
-    if bound <= 0:
-        return 0.0
-    lo, hi = 1e-12, 1.0  # τ = bound / ρ; P(|z₁ z₂| ≤ τ) grows with τ
+@cache
+def _tau(probes: int, miss: float) -> float:
+    """τ with P(|z₁ z₂| ≤ τ)^probes = miss, by bisection."""
+    lo, hi = 1e-12, 1.0  # P(|z₁ z₂| ≤ τ) grows with τ
     target = miss ** (1 / probes)
     for _ in range(60):
         mid = math.sqrt(lo * hi)
         lo, hi = (mid, hi) if _product_cdf(mid) < target else (lo, mid)
-    return bound / lo
+    return lo
+
+
+def caught_above(bound: float, probes: int, miss: float = MISS) -> float:
+    """The relative error ρ above which a block error escapes with a chance below `miss`."""
+    return 0.0 if bound <= 0 else bound / _tau(probes, miss)

@@ -135,7 +135,7 @@ def build(
         return jax.tree_util.tree_unflatten(treedef, full)
 
     try:
-        out = f(*args)
+        out = f(*rebuild([jnp.asarray(p) for p in point]))
     except Exception as e:  # noqa: BLE001 - whatever f raises is the user's bad input
         raise InputError(f"f(*args) raised {type(e).__name__}: {first_line(e)}") from None
     out_flat, _ = jax.tree_util.tree_flatten_with_path(out)

@@ -12,18 +12,17 @@ row that is not ok, then the notes; `report.summary()` is one line for a noteboo
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from jaxcalc.check.diagnosis import format_index
 
 VERDICTS = ("ok", "warn", "fail")
 
-LEGEND = (
-    "error: ‖yours − reference‖ / ‖reference‖ over the block's entries (full) or probes "
-    "(fast); bound: the reference's own error, estimated from two steps and floored at "
-    "√eps, relative likewise: a row fails when error > bound; f32: yours in float32 "
-    "against yours in float64, relative (warn above √eps of float32)"
-)
+LEGEND = """\
+error: ‖yours − reference‖ / ‖reference‖ over the block's entries (full mode) or probes
+  (fast mode); bound: the reference's own error, estimated from two steps and floored at
+  √eps, relative likewise: a row fails when error > bound; f32: yours in float32 against
+  yours in float64, relative (warn above √eps of float32, 3.5e-4)."""
 
 
 class Row(NamedTuple):
@@ -42,6 +41,8 @@ class Row(NamedTuple):
     text: str = ""  # the diagnosis or the reason for a warning
     hint: str = ""  # a phrase to follow the leaf's name: "has the wrong sign"
     worst: tuple = ()  # (index, yours, reference) of the worst entries
+    yours: Any = None  # full mode: the block's entries, laid out like jax.jacobian
+    reference: Any = None  # full mode: the reference's entries, likewise
 
     @property
     def leaf(self) -> str:

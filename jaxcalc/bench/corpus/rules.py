@@ -473,7 +473,7 @@ def _(ok):
       ("params['b']",), "factor")  # fmt: skip
 def _(ok):
     def f(params):
-        return jnp.mean(jnp.tanh(X512 @ params["W"] + params["b"]) ** 2)
+        return jnp.mean(jnp.tanh(X512 @ params["W"] + params["b"][None, :]) ** 2)
 
     def grad(params):
         g = jax.grad(f)(params)
@@ -499,8 +499,8 @@ def _(ok):
       ("params['b2']",), "factor")  # fmt: skip
 def _(ok):
     def f(params):
-        h = jnp.tanh(X8 @ params["W1"] + params["b1"])
-        return jnp.mean((h @ params["W2"] + params["b2"]) ** 2)
+        h = jnp.tanh(X8 @ params["W1"] + params["b1"][None, :])
+        return jnp.mean((h @ params["W2"] + params["b2"][None, :]) ** 2)
 
     def grad(params):
         g = jax.grad(f)(params)
