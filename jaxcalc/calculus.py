@@ -30,7 +30,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from jaxcalc.validation import (
     InputError,
@@ -373,7 +372,9 @@ def check_grad(
         report = check.check_grads(f, (x64,), grad_fn=grad, mode="full")
     by_arg = {r.arg: r.reference for r in report.rows if r.reference is not None}
     numerical, errors = [], {}
-    for (path, a), g, name in zip(leaves, jax.tree.leaves(analytic), _arg_names(f, leaves)):
+    for (path, a), g, name in zip(
+        leaves, jax.tree.leaves(analytic), _arg_names(f, leaves), strict=True
+    ):
         n = by_arg.get(name)
         n = np.full(a.shape, np.nan) if n is None else np.asarray(n, np.float64).reshape(a.shape)
         numerical.append(n)

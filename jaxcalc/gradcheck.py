@@ -161,8 +161,13 @@ def quantity(name: str, params, x, y, *, activation: str, loss: str, output: str
         frozen = jax.tree.map(np.asarray, params)
 
         def out(p):  # z2 for cross-entropy, a2 = g(z2) for MSE: where the loss is convex
-            return mlp.forward(p, data(p)[0], activation=activation, loss="mse",
-                               output="identity" if loss == "cross_entropy" else output)[0]  # fmt: skip
+            return mlp.forward(
+                p,
+                data(p)[0],
+                activation=activation,
+                loss="mse",
+                output="identity" if loss == "cross_entropy" else output,
+            )[0]
 
         def loss_of_out(o, p):
             t = data(p)[1]
@@ -180,8 +185,9 @@ def quantity(name: str, params, x, y, *, activation: str, loss: str, output: str
         return f, (params,), {"modes": ("fwd",)}, jax.jit(gauss_newton)
 
     def logits(x):
-        return mlp.forward(_params_like(params, x), x, activation=activation, loss="mse",
-                           output="identity")[0]  # fmt: skip
+        return mlp.forward(
+            _params_like(params, x), x, activation=activation, loss="mse", output="identity"
+        )[0]
 
     def jvp_rule(x, t):
         jac = mlp.input_jacobian(_params_like(params, x), x, activation=activation)
@@ -230,8 +236,9 @@ def _row(report: check.Report, activation, loss, output, name, reference) -> Che
     f32 = max(drifts) if drifts else None
     out = "-" if name == "dz2/dx" else output
     losses = "-" if name == "dz2/dx" else loss
-    return Check(activation, losses, out, name, reference, errors, bound, f32, report.verdict,
-                 report)  # fmt: skip
+    return Check(
+        activation, losses, out, name, reference, errors, bound, f32, report.verdict, report
+    )
 
 
 #: The forward passes of the checks at most cost this many flops and hold this many bytes
@@ -276,8 +283,9 @@ def _run(quantities, *, seed, sizes, batch, activations, losses) -> list[Check]:
     for name in quantities:
         if name == "dz2/dx":
             for j, a in enumerate(a for a in mlp.HIDDEN_ACTIVATIONS if a in activations):
-                checks += check_quantity(name, a, "mse", "identity", seed=(seed, 100 + j),
-                                         sizes=sizes, batch=batch)  # fmt: skip
+                checks += check_quantity(
+                    name, a, "mse", "identity", seed=(seed, 100 + j), sizes=sizes, batch=batch
+                )
             continue
         for i, combo in enumerate(COMBOS):
             if combo[0] in activations and combo[1] in losses:
@@ -294,8 +302,9 @@ def run(
     losses: tuple[str, ...] = mlp.LOSSES,
 ) -> list[Check]:
     """The gradient rows of the chosen combinations on the network `sizes` with `batch` rows."""
-    return _run(("gradient",), seed=seed, sizes=sizes, batch=batch, activations=activations,
-                losses=losses)  # fmt: skip
+    return _run(
+        ("gradient",), seed=seed, sizes=sizes, batch=batch, activations=activations, losses=losses
+    )
 
 
 def run_second_order(
@@ -307,5 +316,11 @@ def run_second_order(
     losses: tuple[str, ...] = mlp.LOSSES,
 ) -> list[Check]:
     """The H v and G v rows of the chosen combinations, then dz2/dx per activation."""
-    return _run(("H v", "G v", "dz2/dx"), seed=seed, sizes=sizes, batch=batch,
-                activations=activations, losses=losses)  # fmt: skip
+    return _run(
+        ("H v", "G v", "dz2/dx"),
+        seed=seed,
+        sizes=sizes,
+        batch=batch,
+        activations=activations,
+        losses=losses,
+    )

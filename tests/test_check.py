@@ -105,8 +105,9 @@ def test_reference_function_replaces_finite_differences():
     def plain(x):
         return jnp.sum(jnp.sin(x) ** 2)
 
-    report = check.check_grads(plain, (V,), grad_fn=lambda x: jnp.sin(2 * x) * (1 + 1e-5),
-                               reference=plain)  # fmt: skip
+    report = check.check_grads(
+        plain, (V,), grad_fn=lambda x: jnp.sin(2 * x) * (1 + 1e-5), reference=plain
+    )
     assert failed(report) == [("x", "factor")], report
     assert "autodiff of the reference" in report.header[0]
     ok = check.check_grads(plain, (V,), grad_fn=lambda x: jnp.sin(2 * x), reference=plain)
@@ -123,10 +124,16 @@ def _bias_add(reduce_axis: int):
 PATTERNS = {
     "sign": (vjp_rule(jnp.tanh, lambda a, g: (-g * (1 - jnp.tanh(a[0]) ** 2),)), (V,), "x"),
     "factor": (vjp_rule(lambda x: jnp.mean(x), lambda a, g: (jnp.full(a[0].shape, g),)), (M,), "x"),
-    "zeros": (vjp_rule(lambda a, b: a * b, lambda x, g: (g * x[1], jnp.zeros_like(x[1]))),
-              (V, V), "b"),  # fmt: skip
-    "transpose": (vjp_rule(lambda a, b: a @ b, lambda x, g: (g @ x[1].T, (x[0].T @ g).T)),
-                  (M, M + 1), "b"),  # fmt: skip
+    "zeros": (
+        vjp_rule(lambda a, b: a * b, lambda x, g: (g * x[1], jnp.zeros_like(x[1]))),
+        (V, V),
+        "b",
+    ),
+    "transpose": (
+        vjp_rule(lambda a, b: a @ b, lambda x, g: (g @ x[1].T, (x[0].T @ g).T)),
+        (M, M + 1),
+        "b",
+    ),
     "reduction": (_bias_add(1), (M, V[:4]), "b"),
     "nan": (vjp_rule(jnp.sin, lambda a, g: (g * jnp.log(-jnp.abs(a[0])),)), (V,), "x"),
 }
@@ -195,8 +202,9 @@ def test_no_false_alarm_at_a_kink(f, x):
 
 
 def test_a_wrong_slope_at_a_kink_is_still_caught():
-    f = jvp_rule(lambda x: jnp.where(x > 0, x, 0.1 * x),
-                 lambda a, t: jnp.where(a[0] > 0, 1.0, 0.2) * t[0])  # fmt: skip
+    f = jvp_rule(
+        lambda x: jnp.where(x > 0, x, 0.1 * x), lambda a, t: jnp.where(a[0] > 0, 1.0, 0.2) * t[0]
+    )
     report = check.check_grads(f, (jnp.array([0.0, 1.0, -1.0, 0.0]),))
     assert report.verdict == "fail"
 
@@ -207,8 +215,9 @@ def test_a_kink_within_reach_is_stepped_inside_not_hidden():
     x = jnp.array([1e-7, 1.0, 2.0])
     ok = check.check_grads(lambda x: jnp.sum(jax.nn.relu(x)), (x,))
     assert ok.verdict == "ok" and ok.rows[0].bound < 1e-6 and not ok.notes
-    bad = check.check_grads(lambda x: jnp.sum(jax.nn.relu(x)), (x,),
-                            grad_fn=lambda x: (x > 0) * (1 + 1e-4))  # fmt: skip
+    bad = check.check_grads(
+        lambda x: jnp.sum(jax.nn.relu(x)), (x,), grad_fn=lambda x: (x > 0) * (1 + 1e-4)
+    )
     assert failed(bad) == [("x", "factor")]
 
 
@@ -277,8 +286,9 @@ def test_the_plan_chooses_full_or_fast_by_size():
 # --------------------------------------------------------------------------- the reference
 
 
-@pytest.mark.parametrize("f, df", [(jnp.sin, jnp.cos), (jnp.exp, jnp.exp),
-                                   (lambda x: x**5, lambda x: 5 * x**4)])  # fmt: skip
+@pytest.mark.parametrize(
+    "f, df", [(jnp.sin, jnp.cos), (jnp.exp, jnp.exp), (lambda x: x**5, lambda x: 5 * x**4)]
+)
 def test_the_error_estimate_covers_the_true_error(f, df, x64):
     x = jnp.asarray([0.3, -1.2, 2.5])
     dirs = Directions((3,), index=np.arange(3), scale=np.maximum(1, np.abs(np.asarray(x))))
@@ -313,8 +323,10 @@ def test_a_function_that_casts_to_float32_is_checked_in_float32():
         (lambda: check.check_grads(jnp.sin, (3,)), "no floating-point array"),
         (lambda: check.check_grads(jnp.sin, (V,), order=3), "order must be 1 or 2"),
         (lambda: check.check_grads(jnp.sin, (V,), modes=("sideways",)), "modes must be"),
-        (lambda: check.check_grads(lambda x: jnp.sum(x**2), (V,), grad_fn=lambda x: x[:3]),
-         r"grad_fn returned shape \(3,\) for x, expected \(8,\)"),  # fmt: skip
+        (
+            lambda: check.check_grads(lambda x: jnp.sum(x**2), (V,), grad_fn=lambda x: x[:3]),
+            r"grad_fn returned shape \(3,\) for x, expected \(8,\)",
+        ),
         (lambda: check.check_grads(jnp.sin, (V,), grad_fn=jnp.cos), "one scalar"),
         (lambda: check.check_grads(lambda x: x.reshape(3), (V,)), r"f\(\*args\) raised"),
     ],

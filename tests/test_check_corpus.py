@@ -11,8 +11,20 @@ import pytest
 from jaxcalc.bench import gradcheck
 from jaxcalc.bench.corpus import CASES
 
-KINDS = ("sign", "factor", "transpose", "reduction", "term", "mean-sum", "branch", "zeroed",
-         "off-by-one", "small-leaf", "tiny", "order-2")  # fmt: skip
+KINDS = (
+    "sign",
+    "factor",
+    "transpose",
+    "reduction",
+    "term",
+    "mean-sum",
+    "branch",
+    "zeroed",
+    "off-by-one",
+    "small-leaf",
+    "tiny",
+    "order-2",
+)
 
 
 def test_the_corpus_covers_its_kinds_and_forms():
@@ -23,8 +35,15 @@ def test_the_corpus_covers_its_kinds_and_forms():
     forms = {"custom_vjp": 0, "custom_jvp": 0, "grad_fn": 0}
     for c in bugs:
         kind = type(c.f).__name__
-        forms["grad_fn" if c.grad_fn else "custom_vjp" if kind == "custom_vjp" else
-              "custom_jvp" if kind == "custom_jvp" else "?"] += 1  # fmt: skip
+        forms[
+            "grad_fn"
+            if c.grad_fn
+            else "custom_vjp"
+            if kind == "custom_vjp"
+            else "custom_jvp"
+            if kind == "custom_jvp"
+            else "?"
+        ] += 1
     assert min(forms.values()) >= 5 and "?" not in forms
     assert sum(c.torch is not None for c in bugs) >= 10 or not gradcheck.have_torch()
 

@@ -62,9 +62,10 @@ def test_cli_exits_1_on_a_dropped_second_derivative(dropped_f2, capsys):
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("tanh")]
     assert len(rows) == 6
     verdicts = [(r.split()[1], "FAIL" in r) for r in rows]  # (loss column, failed)
-    assert verdicts == [("cross_entropy", True)] * 2 + [("cross_entropy", False)] * 2 + [
-        ("-", False)
-    ] * 2  # H v fails; G v has no f''; dz2/dx neither
+    assert (
+        verdicts
+        == [("cross_entropy", True)] * 2 + [("cross_entropy", False)] * 2 + [("-", False)] * 2
+    )  # H v fails; G v has no f''; dz2/dx neither
 
 
 def test_relative_error_floor():

@@ -371,6 +371,4 @@ def test_gradcheck_relu_at_a_large_batch_passes_and_a_planted_bug_still_fails(mo
 
 def test_gradcheck_refuses_a_finite_difference_check_that_would_run_for_hours(capsys):
     code, _, err = run(["gradcheck", "--sizes", "6", "300000", "3", "--batch", "100"], capsys)
-    assert code == 2 and "too big for the gradient check" in one_error_line(
-        err, "gradcheck"
-    )
+    assert code == 2 and "too big for the gradient check" in one_error_line(err, "gradcheck")

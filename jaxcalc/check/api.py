@@ -121,10 +121,22 @@ def _not_finite(problem: Problem, out: Any) -> tuple[list[Row], list[str]]:
         where = f"{name}[{', '.join(map(str, i))}]" if i else name
         text = f"f(*args) is {v[i]} at {where}: nothing to differentiate there"
         rows += [
-            Row(arg, name, "-", 1, shape, np.nan, np.nan, None, "fail", "nan", text,
-                f"gives f = {v[i]} at {where}")
+            Row(
+                arg,
+                name,
+                "-",
+                1,
+                shape,
+                np.nan,
+                np.nan,
+                None,
+                "fail",
+                "nan",
+                text,
+                f"gives f = {v[i]} at {where}",
+            )
             for arg, shape in zip(problem.in_names, problem.in_shapes, strict=True)
-        ]  # fmt: skip
+        ]
     return rows, []
 
 
@@ -137,8 +149,7 @@ def _is_float(x: Any) -> bool:
 def _with_moves(problem, modes, plan, x64, notes, rng) -> tuple[engine.Outcome, Problem]:
     """`engine.run`, moving the point off a kink up to `kinks.MOVES` times (see `kinks`)."""
     for attempt in range(kinks.MOVES + 1):
-        outcome = engine.run(problem, modes=modes, plan=plan, x64=x64,
-                             final=attempt == kinks.MOVES)  # fmt: skip
+        outcome = engine.run(problem, modes=modes, plan=plan, x64=x64, final=attempt == kinks.MOVES)
         if outcome.rows or not outcome.rough:
             notes += [n for n in outcome.notes if n not in notes]
             return outcome, problem

@@ -37,7 +37,7 @@ class Block(NamedTuple):
 
 def _jacobian(cols: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(n_in, *out) columns J (s_i e_i) -> (*out, *in) Jacobian entries."""
-    n, out = cols.shape[0], cols.shape[1:]
+    out = cols.shape[1:]
     jac = np.moveaxis(cols, 0, -1).reshape((*out, *scale.shape))
     return jac / scale.reshape((1,) * len(out) + scale.shape)
 

@@ -108,8 +108,12 @@ def diagnose(
                 )
     total_r, total_y = float(np.sum(rv)), float(np.sum(yv))
     significant = abs(total_r) >= 0.1 * float(np.sum(np.abs(rv)))
-    if whole and k >= 2 and significant and abs(total_y - total_r) <= (
-        SAFETY * float(np.sum(ev)) + floor * float(np.sum(np.abs(rv)))
+    if (
+        whole
+        and k >= 2
+        and significant
+        and abs(total_y - total_r)
+        <= (SAFETY * float(np.sum(ev)) + floor * float(np.sum(np.abs(rv))))
     ):
         return Diagnosis(
             "reduction",

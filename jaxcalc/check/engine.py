@@ -151,8 +151,9 @@ def run(
         rows = [
             row
             for m in modes
-            for row in _rows(problem, m, work[m], native[m] if dual else None, estimates,
-                             dirs, cots, x, plan)  # fmt: skip
+            for row in _rows(
+                problem, m, work[m], native[m] if dual else None, estimates, dirs, cots, x, plan
+            )
         ]
     return Outcome(rows, notes, rough, ran, work_dtype)
 
@@ -174,10 +175,22 @@ def _rows(problem, mode, mine, native, estimates, dirs, cots, x, plan) -> list[R
         return []
     if isinstance(mine, Broken):
         return [
-            Row(problem.in_names[a], problem.out_names[o], label, order, problem.in_shapes[a],
-                np.nan, np.nan, None, "fail", "error", mine.message, "raises an error")
+            Row(
+                problem.in_names[a],
+                problem.out_names[o],
+                label,
+                order,
+                problem.in_shapes[a],
+                np.nan,
+                np.nan,
+                None,
+                "fail",
+                "error",
+                mine.message,
+                "raises an error",
+            )
             for a, o in pairs
-        ]  # fmt: skip
+        ]
     rows = []
     for a, o in pairs:
         est = estimates[a]
@@ -203,10 +216,23 @@ def _rows(problem, mode, mine, native, estimates, dirs, cots, x, plan) -> list[R
             if reasons:
                 verdict, text = "warn", "; ".join(reasons)
         rows.append(
-            Row(problem.in_names[a], problem.out_names[o], label, order, problem.in_shapes[a],
-                m.error, m.bound, m.f32, verdict, pattern, text, hint, worst,
-                *((block.y, block.r) if plan.full else (None, None)))
-        )  # fmt: skip
+            Row(
+                problem.in_names[a],
+                problem.out_names[o],
+                label,
+                order,
+                problem.in_shapes[a],
+                m.error,
+                m.bound,
+                m.f32,
+                verdict,
+                pattern,
+                text,
+                hint,
+                worst,
+                *((block.y, block.r) if plan.full else (None, None)),
+            )
+        )
     return rows
 
 
@@ -248,9 +274,14 @@ def _diagnose(block, floor, plan, mode, problem, x, a, o, mine, cots, est):
     """The diagnosis of a failed block; fast reverse mode first samples entries one by one."""
     if plan.full or mode == "fwd":
         return diagnosis.diagnose(
-            block.y, block.r, block.e, floor, mask=block.mask, square=block.square,
+            block.y,
+            block.r,
+            block.e,
+            floor,
+            mask=block.mask,
+            square=block.square,
             whole=block.whole,
-        )  # fmt: skip
+        )
     shape = problem.in_shapes[a]
     n = int(np.prod(shape))
     if mode == "rev":
@@ -271,7 +302,9 @@ def _diagnose(block, floor, plan, mode, problem, x, a, o, mine, cots, est):
             idx = np.unique(np.concatenate([idx, np.ravel_multi_index((j, i), shape)]))
     s = np.maximum(1.0, np.abs(np.asarray(x[a], np.float64))).ravel()[idx]
     units = Directions(shape, index=idx, scale=s)
-    sample = reference.finite_differences(problem.F, x, a, units, [np.asarray(g) for g in problem.F(x)])
+    sample = reference.finite_differences(
+        problem.F, x, a, units, [np.asarray(g) for g in problem.F(x)]
+    )
     k = len(idx)
     r_flat = np.sum(sample.value[o].reshape(k, -1) * v.reshape(1, -1), axis=1) / s
     e_flat = np.sum(sample.error[o].reshape(k, -1) * np.abs(v).reshape(1, -1), axis=1) / s
@@ -279,6 +312,11 @@ def _diagnose(block, floor, plan, mode, problem, x, a, o, mine, cots, est):
     mask = np.zeros(n, bool)
     r[idx], e[idx], mask[idx] = r_flat, e_flat, np.isfinite(r_flat) & np.isfinite(e_flat)
     return diagnosis.diagnose(
-        y, r.reshape(shape), e.reshape(shape), floor, mask=mask.reshape(shape),
-        square=compare._squares(shape, 0), whole=n <= DIAG_MAX,
-    )  # fmt: skip
+        y,
+        r.reshape(shape),
+        e.reshape(shape),
+        floor,
+        mask=mask.reshape(shape),
+        square=compare._squares(shape, 0),
+        whole=n <= DIAG_MAX,
+    )

@@ -113,8 +113,9 @@ def jvps(F: Callable, x: Sequence[jax.Array], a: int, dirs: Directions) -> list[
     def one(d):
         return jax.jvp(F, (list(x),), (replace(zeros, a, d),))[1]
 
-    return batched(one, dirs.count, lambda lo, hi: (dirs.rows(lo, hi).astype(dtype),),
-                   math.prod(dirs.shape))  # fmt: skip
+    return batched(
+        one, dirs.count, lambda lo, hi: (dirs.rows(lo, hi).astype(dtype),), math.prod(dirs.shape)
+    )
 
 
 def linearize_vjp(F: Callable, x: Sequence[jax.Array]) -> tuple[list[jax.Array], Callable]:
@@ -129,6 +130,9 @@ def vjps(
     """vᵀ J_o for each cotangent v of output leaf o: per input leaf, (C, *leaf_shape);
     `in_numbers`, the size of all input leaves, is what each item makes."""
     zeros, dtype = _zeros(outs), np.dtype(outs[o].dtype)
-    return batched(lambda v: pullback(replace(zeros, o, v)), cots.count,
-                   lambda lo, hi: (cots.rows(lo, hi).astype(dtype),),
-                   math.prod(cots.shape) + in_numbers)  # fmt: skip
+    return batched(
+        lambda v: pullback(replace(zeros, o, v)),
+        cots.count,
+        lambda lo, hi: (cots.rows(lo, hi).astype(dtype),),
+        math.prod(cots.shape) + in_numbers,
+    )

@@ -69,7 +69,7 @@ def arg_names(f: Callable, count: int) -> list[str]:
 
 
 def _kind(leaf: Any) -> str:
-    """"float", "complex" or "fixed" (integers, booleans, anything else JAX holds fixed)."""
+    """ "float", "complex" or "fixed" (integers, booleans, anything else JAX holds fixed)."""
     dtype = jnp.result_type(leaf) if not isinstance(leaf, int | bool) else np.dtype(int)
     if jnp.issubdtype(dtype, jnp.complexfloating):
         return "complex"

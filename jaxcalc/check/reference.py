@@ -75,10 +75,12 @@ def finite_differences(
             scale = [_rms(v) for v in est.value]
         with np.errstate(invalid="ignore", divide="ignore"):
             s = np.max(
-                [_per_probe(t) / sc if sc > 0 else np.where(_per_probe(t) > 0, np.inf, 0.0)
-                 for t, sc in zip(trunc, scale, strict=True)],
+                [
+                    _per_probe(t) / sc if sc > 0 else np.where(_per_probe(t) > 0, np.inf, 0.0)
+                    for t, sc in zip(trunc, scale, strict=True)
+                ],
                 axis=0,
-            )  # fmt: skip
+            )
         s = np.where(np.isnan(s), np.inf, s)
         better = s < score[todo]
         best = est if best is None else _merge(best, est, todo, better)
@@ -94,8 +96,9 @@ def _ladder(F, x, a, dirs: Directions, h: float, g0) -> tuple[Estimate, list[np.
     the function shows (|D(h) − D(h/2)| + |Δ(h) − 4Δ(h/2)| / h)."""
     b = dirs.count
     steps = np.concatenate([np.full(b, t) for t in (h, -h, h / 2, -h / 2)])
-    four = Directions(dirs.shape, *(None if v is None else np.concatenate([v] * 4)
-                                    for v in dirs[1:]))  # fmt: skip
+    four = Directions(
+        dirs.shape, *(None if v is None else np.concatenate([v] * 4) for v in dirs[1:])
+    )
     outs = evaluate.along(F, x, a, four, steps)
     eps = max([float(jnp.finfo(g.dtype).eps) for g in outs] + [float(jnp.finfo(x[a].dtype).eps)])
     value, error, trunc = [], [], []

@@ -125,7 +125,8 @@ def _aligned(head, lines, *, left) -> list[str]:
 
     def fmt(cells) -> str:
         return "  ".join(
-            c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=False))
         ).rstrip()
 
     rows = [fmt(head), fmt(["-" * w for w in widths])]

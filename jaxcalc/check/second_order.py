@@ -36,8 +36,9 @@ def _rev(F: Callable, v: list[np.ndarray]) -> Callable:
 
 def _fwd(F: Callable, u: list[np.ndarray]) -> Callable:
     def G(xs):
-        return jax.jvp(F, (list(xs),), ([jnp.asarray(ui, x.dtype) for ui, x in
-                                         zip(u, xs, strict=True)],))[1]  # fmt: skip
+        return jax.jvp(
+            F, (list(xs),), ([jnp.asarray(ui, x.dtype) for ui, x in zip(u, xs, strict=True)],)
+        )[1]
 
     return G
 

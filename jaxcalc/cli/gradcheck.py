@@ -156,7 +156,7 @@ def table(checks: Sequence[Check]) -> str:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """"8x16" -> (8, 16); "16" -> (16,); "()" or "1x" -> () (a scalar)."""
+    """ "8x16" -> (8, 16); "16" -> (16,); "()" or "1x" -> () (a scalar)."""
     if text.strip() in ("()", "1x", "scalar"):
         return ()
     parts = text.lower().split("x")
@@ -191,8 +191,13 @@ def load_target(spec: str) -> Callable:
             raise InputError(f"--target: no module named {where!r}")
         module = _import(lambda: importlib.import_module(where), where)
     if not name:
-        funcs = [n for n, v in vars(module).items() if inspect.isfunction(v)
-                 and getattr(v, "__module__", None) == module.__name__ and not n.startswith("_")]  # fmt: skip
+        funcs = [
+            n
+            for n, v in vars(module).items()
+            if inspect.isfunction(v)
+            and getattr(v, "__module__", None) == module.__name__
+            and not n.startswith("_")
+        ]
         if len(funcs) != 1:
             raise InputError(
                 f"--target {spec!r}: name the function, path.py:function (found: "
@@ -238,8 +243,16 @@ def run_target(args: argparse.Namespace) -> int:
 
     if args.target is None or not args.shapes:
         raise InputError("--target and --shapes go together: --target m:f --shapes 8x16 16")
-    mlp_flags = [f for f, v in (("--sizes", args.sizes), ("--batch", args.batch),
-                                ("--activation", args.activation), ("--loss", args.loss)) if v]  # fmt: skip
+    mlp_flags = [
+        f
+        for f, v in (
+            ("--sizes", args.sizes),
+            ("--batch", args.batch),
+            ("--activation", args.activation),
+            ("--loss", args.loss),
+        )
+        if v
+    ]
     if mlp_flags:
         raise InputError(f"{', '.join(mlp_flags)} belong to the MLP table, not to --target")
     if args.order and len(set(args.order)) > 1:
@@ -248,9 +261,7 @@ def run_target(args: argparse.Namespace) -> int:
     f = load_target(args.target)
     rng = np.random.default_rng(args.seed)
     with jax.enable_x64(args.dtype == "float64"):
-        inputs = tuple(
-            np.asarray(rng.standard_normal(s), dtype=args.dtype) for s in shapes
-        )
+        inputs = tuple(np.asarray(rng.standard_normal(s), dtype=args.dtype) for s in shapes)
         report = check.check_grads(f, inputs, max(args.order or (1,)), seed=args.seed)
     print(report)
     return 1 if report.verdict == "fail" else 0

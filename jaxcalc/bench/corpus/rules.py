@@ -112,7 +112,9 @@ def _(ok):
 @rule("x*sin", "sign", normal(8), ("x",), "sign")
 def _(ok):
     s = 1 if ok else -1
-    return jvp(lambda x: x * jnp.sin(x), lambda a, t: s * (jnp.sin(a[0]) + a[0] * jnp.cos(a[0])) * t[0])
+    return jvp(
+        lambda x: x * jnp.sin(x), lambda a, t: s * (jnp.sin(a[0]) + a[0] * jnp.cos(a[0])) * t[0]
+    )
 
 
 @rule("least-squares", "sign", normal(4), ("x",), "sign")
@@ -194,8 +196,7 @@ def _(ok):
 # --------------------------------------------------------------------------- transpose
 
 
-@rule("matmul", "transpose", lambda rng: (rng.normal(size=(4, 4)), rng.normal(size=(4, 4))),
-      ("x",))  # fmt: skip
+@rule("matmul", "transpose", lambda rng: (rng.normal(size=(4, 4)), rng.normal(size=(4, 4))), ("x",))
 def _(ok):
     def bwd(a, g):
         x, w = a
@@ -216,8 +217,13 @@ def _(ok):
     return f, grad
 
 
-@rule("bilinear", "transpose", lambda rng: (rng.normal(size=(4, 4)), rng.normal(size=(4, 4))),
-      ("b",), "transpose")  # fmt: skip
+@rule(
+    "bilinear",
+    "transpose",
+    lambda rng: (rng.normal(size=(4, 4)), rng.normal(size=(4, 4))),
+    ("b",),
+    "transpose",
+)
 def _(ok):
     def bwd(args, g):
         a, b = args
@@ -227,8 +233,12 @@ def _(ok):
     return vjp(lambda a, b: a @ b, bwd)
 
 
-@rule("solve", "transpose", lambda rng: (A4 + 0.1 * rng.normal(size=(4, 4)), rng.normal(size=4)),
-      ("A", "b"))  # fmt: skip
+@rule(
+    "solve",
+    "transpose",
+    lambda rng: (A4 + 0.1 * rng.normal(size=(4, 4)), rng.normal(size=4)),
+    ("A", "b"),
+)
 def _(ok):
     def bwd(args, g):
         A, b = args
@@ -360,8 +370,9 @@ def _(ok):
     return jvp(lambda x: jnp.abs(x), tangent)
 
 
-@rule("huber", "branch", lambda rng: (np.array([-2.5, -1.6, -0.6, -0.2, 0.3, 0.7, 1.4, 2.2]),),
-      ("x",))  # fmt: skip
+@rule(
+    "huber", "branch", lambda rng: (np.array([-2.5, -1.6, -0.6, -0.2, 0.3, 0.7, 1.4, 2.2]),), ("x",)
+)
 def _(ok):
     def f(x):
         return jnp.sum(jnp.where(jnp.abs(x) <= 1, 0.5 * x**2, jnp.abs(x) - 0.5))
@@ -409,8 +420,13 @@ def _(ok):
     return jvp(lambda x: x**3, lambda a, t: 3 * a[0] ** 2 * t[0] if ok else jnp.zeros_like(t[0]))
 
 
-@rule("neuron", "zeroed", lambda rng: ({"w": rng.normal(size=5), "b": rng.normal()},),
-      ("params['b']",), "zeros")  # fmt: skip
+@rule(
+    "neuron",
+    "zeroed",
+    lambda rng: ({"w": rng.normal(size=5), "b": rng.normal()},),
+    ("params['b']",),
+    "zeros",
+)
 def _(ok):
     x = X8[:, :5]
 
@@ -468,9 +484,13 @@ def _(ok):
 # --------------------------------------------------------------------------- small-leaf
 
 
-@rule("layer 512", "small-leaf",
-      lambda rng: ({"W": rng.normal(size=(512, 512)) / np.sqrt(512), "b": rng.normal(size=512)},),
-      ("params['b']",), "factor")  # fmt: skip
+@rule(
+    "layer 512",
+    "small-leaf",
+    lambda rng: ({"W": rng.normal(size=(512, 512)) / np.sqrt(512), "b": rng.normal(size=512)},),
+    ("params['b']",),
+    "factor",
+)
 def _(ok):
     def f(params):
         return jnp.mean(jnp.tanh(X512 @ params["W"] + params["b"][None, :]) ** 2)
@@ -482,9 +502,13 @@ def _(ok):
     return f, grad
 
 
-@rule("dense", "small-leaf",
-      lambda rng: (rng.normal(size=(4, 64)), rng.normal(size=(64, 64)) / 8, rng.normal(size=64)),
-      ("b",), "factor")  # fmt: skip
+@rule(
+    "dense",
+    "small-leaf",
+    lambda rng: (rng.normal(size=(4, 64)), rng.normal(size=(64, 64)) / 8, rng.normal(size=64)),
+    ("b",),
+    "factor",
+)
 def _(ok):
     def bwd(args, g):
         x, W, b = args
@@ -493,10 +517,20 @@ def _(ok):
     return vjp(lambda x, W, b: x @ W + b[None, :], bwd)
 
 
-@rule("two layers", "small-leaf",
-      lambda rng: ({"W1": rng.normal(size=(8, 16)) / 3, "b1": rng.normal(size=16) / 3,
-                    "W2": rng.normal(size=(16, 3)) / 4, "b2": rng.normal(size=3) / 3},),
-      ("params['b2']",), "factor")  # fmt: skip
+@rule(
+    "two layers",
+    "small-leaf",
+    lambda rng: (
+        {
+            "W1": rng.normal(size=(8, 16)) / 3,
+            "b1": rng.normal(size=16) / 3,
+            "W2": rng.normal(size=(16, 3)) / 4,
+            "b2": rng.normal(size=3) / 3,
+        },
+    ),
+    ("params['b2']",),
+    "factor",
+)
 def _(ok):
     def f(params):
         h = jnp.tanh(X8 @ params["W1"] + params["b1"][None, :])
@@ -523,7 +557,10 @@ def _(ok):
 
 @rule("tanh (jvp)", "tiny", normal(8), ("x",), "factor")
 def _(ok):
-    return jvp(lambda x: jnp.tanh(x), lambda a, t: (1 - jnp.tanh(a[0]) ** 2) * (1.0 if ok else 1 + 5e-4) * t[0])
+    return jvp(
+        lambda x: jnp.tanh(x),
+        lambda a, t: (1 - jnp.tanh(a[0]) ** 2) * (1.0 if ok else 1 + 5e-4) * t[0],
+    )
 
 
 @rule("exp", "tiny", normal(8), ("x",))
@@ -535,8 +572,9 @@ def _(ok):
     return vjp(lambda x: jnp.exp(x), bwd)
 
 
-@rule("log1p + cube", "tiny", lambda rng: (rng.normal(size=8), rng.normal(size=8)), ("b",),
-      "factor")  # fmt: skip
+@rule(
+    "log1p + cube", "tiny", lambda rng: (rng.normal(size=8), rng.normal(size=8)), ("b",), "factor"
+)
 def _(ok):
     def f(a, b):
         return jnp.sum(jnp.log1p(a**2)) + jnp.sum(b**3)

@@ -68,7 +68,9 @@ def _ports(ok: bool) -> dict[str, Callable]:
         ),
         "cumsum": _function(
             lambda x: t.cumsum(x, 0),
-            lambda a, g: (_rev_cumsum(g) if ok else t.cat([_rev_cumsum(g)[:-1], g[:0].new_zeros(1)]),),
+            lambda a, g: (
+                _rev_cumsum(g) if ok else t.cat([_rev_cumsum(g)[:-1], g[:0].new_zeros(1)]),
+            ),
         ),
         "sigmoid": _function(
             sig, lambda a, g: (g * sig(a[0]) * (1 - sig(a[0])) * (1.0 if ok else 1 + 1e-4),)
@@ -90,9 +92,23 @@ def _rev_cumsum(g):
     return torch.flip(torch.cumsum(torch.flip(g, (0,)), 0), (0,))
 
 
-NAMES = ("softplus", "logsumexp", "square", "sigmoid(3x)", "tanh", "matmul", "bias add",
-         "x*sin x", "mean", "leaky relu", "a*sin b", "cumsum", "sigmoid", "dense",
-         "x*sin x (2nd)")  # fmt: skip
+NAMES = (
+    "softplus",
+    "logsumexp",
+    "square",
+    "sigmoid(3x)",
+    "tanh",
+    "matmul",
+    "bias add",
+    "x*sin x",
+    "mean",
+    "leaky relu",
+    "a*sin b",
+    "cumsum",
+    "sigmoid",
+    "dense",
+    "x*sin x (2nd)",
+)
 
 
 def port(name: str, ok: bool) -> Callable | None:
