@@ -335,3 +335,17 @@ def test_bad_input_is_one_line(call, message):
     with pytest.raises(InputError, match=message) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+def test_the_readme_example_prints_the_report_shown(capsys):
+    """README's "Check your own backward pass": the code, run, prints the report verbatim."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Check your own backward pass") :]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    shown = re.findall(r"prints\n\n```\n(.*?)```", section, re.S)[0]
+    with jax.numpy_rank_promotion("allow"):  # the example adds b without [None, :]
+        exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == shown

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxcalc.check import engine, kinks, probes, second_order
@@ -52,7 +53,7 @@ def check_grads(
         replace the finite differences.
       modes: the subset of ("fwd", "rev") to check (default: every mode f allows).
       mode: "full" (every entry), "fast" (random probes per block) or "auto" (full when
-        the inputs and outputs each hold at most 256 numbers).
+        the inputs and outputs each hold at most 16 numbers).
       probes: random probes per block in fast mode (default 3).
       seed: the seed of the probes.
       x64: use a float64 reference for float32 arguments where f allows it.
@@ -141,8 +142,6 @@ def _not_finite(problem: Problem, out: Any) -> tuple[list[Row], list[str]]:
 
 
 def _is_float(x: Any) -> bool:
-    import jax.numpy as jnp
-
     return jnp.issubdtype(jnp.result_type(x), jnp.floating)
 
 
