@@ -30,7 +30,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from jaxcalc.validation import (
     InputError,
@@ -316,17 +315,22 @@ def verdict(error: float) -> str:
 
 
 class GradCheck(NamedTuple):
-    """A gradient check: the max relative error per array and overall, and its verdict."""
+    """A gradient check: the max relative error per array and overall, its verdict, and the
+    report of `jaxcalc.check` it was computed from (diagnosis of a failure included)."""
 
     errors: dict[str, float]  # array name (path in the pytree, "x" for a bare array) -> error
     max_error: float
     verdict: str  # "ok" | "warn" | "fail"
     analytic: Any  # the gradient checked, float64, same structure as x
-    numerical: Any  # central differences in float64, same structure as x
+    numerical: Any  # the reference: central differences in float64, same structure as x
+    report: Any = None  # the jaxcalc.check.Report
 
     def __str__(self) -> str:
         rows = ", ".join(f"{k}: {v:.2e}" for k, v in self.errors.items())
-        return f"{self.verdict} (max relative error {self.max_error:.2e}; {rows})"
+        text = f"{self.verdict} (max relative error {self.max_error:.2e}; {rows})"
+        if self.report is not None and self.report.verdict != "ok":
+            text += f"; {self.report.summary()}"
+        return text
 
 
 def check_grad(
@@ -337,35 +341,63 @@ def check_grad(
     """Compare `grad_fn(x)` (default `jax.grad(f)`) with central differences, in float64.
 
     x may be an array or a pytree of arrays (e.g. a dict of parameters); f maps it to a
-    scalar and grad_fn returns the same structure. Both run with x64 enabled and x cast to
-    float64; the numerical gradient perturbs every element with h = eps^(1/3) · max(1, |x|).
-    Each array gets the relative error max |a − n| / max(|a|, |n|); the verdict uses the
-    worst: "ok" < 1e-7 ≤ "warn" < 1e-4 ≤ "fail" (cs231n). A gradient off by 1% fails; a NaN
-    or infinite entry on either side makes that array's error NaN, and the verdict "fail".
+    scalar and grad_fn returns the same structure. This is `jaxcalc.check.check_grads` in
+    full mode, with x64 enabled and x cast to float64: every entry against central
+    differences with Richardson's extrapolation, its error estimated from the function. Each
+    array gets the cs231n relative error max |a − n| / max(|a|, |n|); the verdict is that
+    of the check (a difference beyond the reference's own error fails; see
+    `jaxcalc.check`), made no better than the cs231n rule on the worst error: "ok" < 1e-7 ≤
+    "warn" < 1e-4 ≤ "fail". A gradient off by 1% fails; a NaN or infinite entry on either
+    side makes that array's error NaN, and the verdict "fail".
     """
+    from jaxcalc import check
+
     check_callable("f", f)
     if grad_fn is not None:
         check_callable("grad_fn", grad_fn)
     with jax.enable_x64(True):
         x64 = jax.tree.map(lambda a: as_point("x", a).astype(jnp.float64), x)
-        flat, unravel = ravel_pytree(x64)
-        if flat.size == 0:
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(x64)
+        if sum(a.size for _, a in leaves) == 0:
             raise InputError("x must hold at least one number")
-        numerical = unravel(numerical_gradient(lambda v: f(unravel(v)), flat))
-        analytic = grad_fn(x64) if grad_fn else _compiled(jax.grad, f, x64)
+        grad = grad_fn if grad_fn is not None else _compiled_grad(f)
+        analytic = grad(x64)
         if jax.tree.structure(analytic) != jax.tree.structure(x64):
             raise InputError("grad_fn must return the same structure as x")
-        analytic = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), analytic)
-        errors = {}
-        pairs = zip(
-            jax.tree_util.tree_leaves_with_path(analytic),
-            jax.tree.leaves(numerical),
-            strict=True,
-        )
-        for (path, a), n in pairs:
-            name = jax.tree_util.keystr(path, simple=True, separator="/") or "x"
-            if a.shape != n.shape:
-                raise InputError(f"grad_fn returned shape {a.shape} for {name}, expected {n.shape}")
-            errors[name] = float(relative_error(a, n))
+        analytic = jax.tree.map(lambda a: np.asarray(a, np.float64), analytic)
+        for (path, a), g in zip(leaves, jax.tree.leaves(analytic), strict=True):
+            if g.shape != a.shape:
+                name = _name(path)
+                raise InputError(f"grad_fn returned shape {g.shape} for {name}, expected {a.shape}")
+        report = check.check_grads(f, (x64,), grad_fn=grad, mode="full")
+    by_arg = {r.arg: r.reference for r in report.rows if r.reference is not None}
+    numerical, errors = [], {}
+    for (path, a), g, name in zip(
+        leaves, jax.tree.leaves(analytic), _arg_names(f, leaves), strict=True
+    ):
+        n = by_arg.get(name)
+        n = np.full(a.shape, np.nan) if n is None else np.asarray(n, np.float64).reshape(a.shape)
+        numerical.append(n)
+        with jax.enable_x64(True):
+            errors[_name(path)] = float(relative_error(jnp.asarray(g), jnp.asarray(n)))
     worst = max(errors.values(), key=lambda e: (math.isnan(e), e))  # a NaN is the worst
-    return GradCheck(errors, worst, verdict(worst), analytic, numerical)
+    verdicts = ("ok", "warn", "fail")
+    final = max(report.verdict, verdict(worst), key=verdicts.index)
+    numerical = jax.tree_util.tree_unflatten(treedef, numerical)
+    return GradCheck(errors, worst, final, analytic, numerical, report)
+
+
+def _name(path: tuple) -> str:
+    return jax.tree_util.keystr(path, simple=True, separator="/") or "x"
+
+
+def _arg_names(f: Callable, leaves: list) -> list[str]:
+    """The names `jaxcalc.check` gives the leaves of f's one argument."""
+    from jaxcalc.check.problem import arg_names, leaf_name
+
+    (arg,) = arg_names(f, 1)
+    return [leaf_name(arg, path) for path, _ in leaves]
+
+
+def _compiled_grad(f: Callable) -> Callable:
+    return lambda x: _compiled(jax.grad, f, x)

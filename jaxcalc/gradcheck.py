@@ -1,43 +1,35 @@
-"""Check the MLP's hand-written gradients against `jax.grad` and finite differences.
+"""The MLP's hand-written derivatives, checked by `jaxcalc.check`: the table behind
+`jaxcalc gradcheck`.
 
-For every activation x loss combination, on a small random network and batch:
+Each hand-written quantity is checked as the derivative of something, against two references:
+"finite diff" (central differences with Richardson's extrapolation, in float64) and "autodiff"
+(JAX's derivative of a plain twin, exact up to rounding):
 
-    hand-written vs jax.grad          float32   max relative error <= 1e-6
-    hand-written vs jax.grad          float64   max relative error <= 1e-12
-    hand-written vs finite diffs      float64   max relative error <= 1e-7
+    gradient   dL/dθ   mlp.loss_and_grad, as the gradient of mlp.loss_fn    (grad_fn)
+    H v        mlp.hvp, as the derivative of the hand-written gradient along v    (custom_jvp)
+    G v        mlp.ggn_vp, as the derivative of Jᵀ ∇ℓ(o(θ)) along v, J = ∂o/∂θ frozen at θ
+               (o: z2 for cross-entropy, a2 for MSE; at θ it is Jᵀ H_ℓ J v)      (custom_jvp)
+    dz2/dx     mlp.input_jacobian, as the derivative of the logits in x, forward and reverse
 
-Relative error (cs231n) with a floor, element-wise, maximum over each parameter array:
-
-    err = max_i |a_i − r_i| / max(|a_i|, |r_i|, floor),   floor = max |r| over all of r
-
-(a: hand-written, r: the reference). The floor is the scale of the whole gradient, so each
-entry is judged against the gradient's largest entry. The bare cs231n ratio blows up on
-entries that are small by cancellation, where the two computations round differently: in
-float32 a sum over rows of terms of both signs (b1 of a one-unit layer) keeps only the
-rounding of its largest terms, and `a(1 − a)` of a saturated sigmoid keeps few digits. It is
-0/0 on entries that are exactly zero (a dead relu unit); those count as 0. A wrong gradient
-still shows: an array off by a factor δ whose scale is s times the largest entry errs by δ·s.
-
-Second order (`run_second_order`), by the same metric, on the same networks and a random v:
-
-    H v  hand-written vs jax.jvp of jax.grad     float32 <= 1e-5, float64 <= 1e-12
-    H v  hand-written vs central differences of the hand-written gradient, float64 <= 1e-7
-    G v  hand-written vs jax.jvp / jax.vjp       float32 <= 1e-5, float64 <= 1e-12
-    ∂z2/∂x hand-written vs jax.jacrev, jax.jacfwd float32 <= 1e-6, float64 <= 1e-12
+on a small random float32 network, in full mode (every entry), so yours runs in float32 and
+float64 and the reference in float64 (`jaxcalc.check`). A `Check` is one row: the relative
+error of each array ‖yours − reference‖ / ‖reference‖, the bound the reference's own error
+allows, the float32 drift, and the verdict. The "autodiff" rows of H v and G v are the old
+"jvp of grad" and "jvp/vjp" rows; the dz2/dx rows check the JVP (jacfwd's) and the VJP
+(jacrev's) of the hand-written rule at once.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
-from jaxcalc import mlp
-from jaxcalc.calculus import CHUNK, numerical_gradient
+from jaxcalc import check, mlp
+from jaxcalc.losses import cross_entropy, mse
 from jaxcalc.validation import InputError, check_choice
 
 #: (activation, loss, output) for every combination; the output of cross-entropy is softmax.
@@ -46,6 +38,10 @@ COMBOS = tuple(
     for activation in mlp.HIDDEN_ACTIVATIONS
     for loss, output in (("cross_entropy", "softmax"), ("mse", "sigmoid"), ("mse", "identity"))
 )
+REFERENCES = ("autodiff", "finite diff")
+QUANTITIES = ("gradient", "H v", "G v", "dz2/dx")
+#: Networks with at most this many parameters are checked entry by entry (full mode).
+FULL_PARAMS = 1024
 
 
 def mlp_output(output: str) -> str:
@@ -54,25 +50,19 @@ def mlp_output(output: str) -> str:
     return "sigmoid" if output == "softmax" else output
 
 
-#: (reference, dtype) -> tolerance on the max relative error.
-TOLERANCES = {
-    ("jax.grad", "float32"): 1e-6,
-    ("jax.grad", "float64"): 1e-12,
-    ("finite diff", "float64"): 1e-7,
-}
-
-
 class Check(NamedTuple):
-    """One comparison: the max relative error per parameter array and its verdict."""
+    """One row of the table: a quantity of one combination against one reference."""
 
     activation: str
     loss: str
     output: str
-    reference: str  # "jax.grad" | "finite diff"
-    dtype: str
-    errors: dict[str, float]  # W1, b1, W2, b2 -> max relative error
-    tolerance: float
-    quantity: str = "gradient"  # or "H v", "G v", "dz2/dx" (second order, see the end)
+    quantity: str  # "gradient", "H v", "G v", "dz2/dx"
+    reference: str  # "autodiff" | "finite diff"
+    errors: dict[str, float]  # array (W1, b1, W2, b2; x for dz2/dx) -> relative error
+    bound: float  # the largest bound of the rows
+    f32: float | None  # the largest float32 drift
+    verdict: str  # "ok" | "warn" | "fail"
+    report: check.Report | None = None
 
     @property
     def max_error(self) -> float:
@@ -80,14 +70,13 @@ class Check(NamedTuple):
 
     @property
     def ok(self) -> bool:
-        return self.max_error <= self.tolerance
+        return self.verdict != "fail"
 
 
 def relative_error(a: jax.Array, r: jax.Array, *, floor: float = 0.0) -> float:
     """max_i |a_i − r_i| / max(|a_i|, |r_i|, floor), where 0/0 counts as 0 (NumPy, float64).
 
-    NaN when a, r or the floor holds a NaN or an infinity: nothing can be judged, and a NaN
-    error fails every tolerance.
+    NaN when a, r or the floor holds a NaN or an infinity: nothing can be judged.
     """
     a, r = np.asarray(a, np.float64), np.asarray(r, np.float64)
     if not (np.isfinite(a).all() and np.isfinite(r).all() and np.isfinite(floor)):
@@ -107,8 +96,7 @@ def problem(
     seed: int | tuple[int, ...], sizes: tuple[int, int, int], batch: int, loss: str, dtype
 ) -> tuple[mlp.Params, jax.Array, jax.Array]:
     """Random Xavier-scaled params with non-zero biases, inputs, and targets (labels for
-    cross-entropy, U(0, 1) for MSE); drawn with NumPy, so no shape triggers a compilation.
-    No pre-activation lies near relu's kink (`clear_of_kinks`)."""
+    cross-entropy, U(0, 1) for MSE); drawn with NumPy, so no shape triggers a compilation."""
     rng = np.random.default_rng(seed)
     n_in, n_hidden, n_out = sizes
     params = {
@@ -117,55 +105,103 @@ def problem(
         "W2": rng.normal(0, np.sqrt(2 / (n_hidden + n_out)), (n_hidden, n_out)),
         "b2": rng.normal(0, 0.1, n_out),
     }
-    x = rng.normal(size=(batch, n_in))
+    x = jnp.asarray(rng.normal(size=(batch, n_in)), dtype)
     if loss == "cross_entropy":
         y = jnp.asarray(rng.integers(0, n_out, batch), jnp.int32)
     else:
         y = jnp.asarray(rng.uniform(size=(batch, n_out)), dtype)
-    x = jnp.asarray(clear_of_kinks(params, x, rng), dtype)
     return {k: jnp.asarray(v, dtype) for k, v in params.items()}, x, y
 
 
-def clear_of_kinks(params: dict[str, np.ndarray], x: np.ndarray, rng) -> np.ndarray:
-    """`x` with each row redrawn while one of its pre-activations z1 = x W1 + b1 lies within
-    twice the finite-difference reach of 0, where relu has its kink.
-
-    Central differences in float64 move one parameter by h = eps^(1/3) · max(1, |θ|)
-    (`calculus.default_step`), which moves z1[n, k] by up to h · max_i |x[n, i]| (a weight)
-    or h (a bias). A row closer to the kink makes the finite-difference reference of relu
-    wrong (the two sides of the difference straddle it) while the backward pass is right;
-    redrawn rows keep every entry of the gradient judged, at any batch size.
-    """
-    h = np.finfo(np.float64).eps ** (1 / 3)
-    h_w1 = (h * np.maximum(1.0, np.abs(params["W1"]))).max(axis=0)  # (n_hidden,)
-    h_b1 = h * np.maximum(1.0, np.abs(params["b1"]))
-    x = np.array(x, np.float64)
-    for _ in range(1000):
-        reach = np.maximum(np.abs(x).max(axis=1, keepdims=True) * h_w1, h_b1)
-        near = (np.abs(x @ params["W1"] + params["b1"]) <= 2 * reach).any(axis=1)
-        if not near.any():
-            return x
-        x[near] = rng.normal(size=(int(near.sum()), x.shape[1]))
-    raise InputError(
-        f"no inputs found clear of relu's kink for {params['W1'].shape[1]} hidden units; "
-        "use fewer hidden units"
-    )
+def direction(seed: int | tuple[int, ...], params: mlp.Params) -> mlp.Params:
+    """A random direction v ~ N(0, 1) shaped like params (NumPy, like `problem`)."""
+    rng = np.random.default_rng(seed)
+    return {k: jnp.asarray(rng.normal(size=p.shape), p.dtype) for k, p in params.items()}
 
 
-@partial(jax.jit, static_argnames=("activation", "loss", "output", "finite_diff"))
-def _gradients(params, x, y, *, activation, loss, output, finite_diff):
-    """Hand-written, jax.grad and (if `finite_diff`) central-difference gradients, jitted."""
-    kwargs = {"activation": activation, "loss": loss, "output": output}
-    hand = mlp.loss_and_grad(params, x, y, **kwargs)[1]
-    auto = mlp.loss_and_grad_autodiff(params, x, y, **kwargs)[1]
-    if not finite_diff:
-        return hand, auto, None
-    flat, unravel = ravel_pytree(params)
-    fd = numerical_gradient(lambda v: mlp.loss_fn(unravel(v), x, y, **kwargs), flat)
-    return hand, auto, unravel(fd)
+# --------------------------------------------------------------------------- the quantities
 
 
-def check_combo(
+def _like(a: jax.Array, ref: jax.Array) -> jax.Array:
+    """Data in the float type of the parameters they meet (float64 in the reference run)."""
+    return a.astype(ref.dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+
+def _with_jvp(primal: Callable, tangent: Callable) -> Callable:
+    """primal(p) with the hand-written forward rule tangent(p, v) (a custom_jvp)."""
+    f = jax.custom_jvp(primal)
+    f.defjvp(lambda ps, vs: (primal(ps[0]), tangent(ps[0], vs[0])))
+    return f
+
+
+def quantity(name: str, params, x, y, *, activation: str, loss: str, output: str):
+    """(f, args, check_grads keywords, twin) of one quantity: yours is in f (or grad_fn),
+    the twin is the plain function whose autodiff is the "autodiff" reference."""
+    kw = {"activation": activation, "loss": loss, "output": output}
+
+    def data(p):
+        return _like(x, p["W1"]), _like(y, p["W1"])
+
+    def loss_of(p):
+        return mlp.loss_fn(p, *data(p), **kw)
+
+    def hand_grad(p):
+        return mlp.loss_and_grad(p, *data(p), **kw)[1]
+
+    if name == "gradient":
+        return jax.jit(loss_of), (params,), {"grad_fn": jax.jit(hand_grad)}, jax.jit(loss_of)
+    if name == "H v":
+
+        def hv(p, v):
+            return mlp.hvp(p, *data(p), v, **kw)
+
+        f = jax.jit(_with_jvp(hand_grad, hv))
+        return f, (params,), {"modes": ("fwd",)}, jax.jit(jax.grad(loss_of))
+    if name == "G v":
+        frozen = jax.tree.map(np.asarray, params)
+
+        def out(p):  # z2 for cross-entropy, a2 = g(z2) for MSE: where the loss is convex
+            return mlp.forward(
+                p,
+                data(p)[0],
+                activation=activation,
+                loss="mse",
+                output="identity" if loss == "cross_entropy" else output,
+            )[0]
+
+        def loss_of_out(o, p):
+            t = data(p)[1]
+            return cross_entropy(o, t) if loss == "cross_entropy" else mse(o, t)
+
+        def gauss_newton(p):  # Jᵀ ∇ℓ(o(p)) with J frozen at the checked point
+            p0 = jax.tree.map(lambda a, q: jnp.asarray(a, q.dtype), frozen, p)
+            pullback = jax.vjp(out, p0)[1]
+            return pullback(jax.grad(loss_of_out)(out(p), p))[0]
+
+        def gv(p, v):
+            return mlp.ggn_vp(p, *data(p), v, **kw)
+
+        f = jax.jit(_with_jvp(gauss_newton, gv))
+        return f, (params,), {"modes": ("fwd",)}, jax.jit(gauss_newton)
+
+    def logits(x):
+        return mlp.forward(
+            _params_like(params, x), x, activation=activation, loss="mse", output="identity"
+        )[0]
+
+    def jvp_rule(x, t):
+        jac = mlp.input_jacobian(_params_like(params, x), x, activation=activation)
+        return jnp.einsum("nki,ni->nk", jac, t)
+
+    return jax.jit(_with_jvp(logits, jvp_rule)), (x,), {}, jax.jit(logits)
+
+
+def _params_like(params: mlp.Params, x: jax.Array) -> mlp.Params:
+    return {k: jnp.asarray(np.asarray(v), x.dtype) for k, v in params.items()}
+
+
+def check_quantity(
+    name: str,
     activation: str,
     loss: str,
     output: str,
@@ -173,48 +209,58 @@ def check_combo(
     seed: int | tuple[int, ...] = 0,
     sizes: tuple[int, int, int] = (6, 5, 3),
     batch: int = 8,
-    finite_diff: bool = True,
 ) -> list[Check]:
-    """The comparisons of the module docstring for one combination (FD if `finite_diff`)."""
+    """One quantity of one combination against both references (module docstring)."""
+    params, x, y = problem(seed, sizes, batch, loss, jnp.float32)
+    if name in ("H v", "G v", "dz2/dx"):
+        loss = "mse" if name == "dz2/dx" else loss
+    kw = {"activation": activation, "loss": loss, "output": mlp_output(output)}
+    f, args, options, twin = quantity(name, params, x, y, **kw)
+    count = sum(int(v.size) for v in jax.tree.leaves(args[0]))
+    mode = "full" if count <= FULL_PARAMS else "fast"
     checks = []
-    for dtype in ("float32", "float64"):
-        with jax.enable_x64(dtype == "float64"):
-            params, x, y = problem(seed, sizes, batch, loss, jnp.dtype(dtype))
-            hand, auto, fd = _gradients(
-                params,
-                x,
-                y,
-                activation=activation,
-                loss=loss,
-                output=mlp_output(output),
-                finite_diff=finite_diff and dtype == "float64",
-            )
-            refs = {"jax.grad": auto} if fd is None else {"jax.grad": auto, "finite diff": fd}
-            for reference, grads in refs.items():
-                errors = gradient_errors(hand, grads)
-                tol = TOLERANCES[(reference, dtype)]
-                checks.append(Check(activation, loss, output, reference, dtype, errors, tol))
+    for reference in REFERENCES:
+        report = check.check_grads(
+            f, args, **options, reference=twin if reference == "autodiff" else None, mode=mode
+        )
+        checks.append(_row(report, activation, loss, output, name, reference))
     return checks
 
 
-#: The finite-difference reference evaluates the loss twice per parameter, `CHUNK` at a time:
-#: at most this many flops and bytes (a few seconds and a GiB on a laptop CPU).
-FD_MAX_FLOPS = 2e10
-FD_MAX_BYTES = 2**30
+def _row(report: check.Report, activation, loss, output, name, reference) -> Check:
+    errors: dict[str, float] = {}
+    for r in report.rows:
+        errors[r.leaf] = max(errors.get(r.leaf, 0.0), r.error, key=lambda e: (np.isnan(e), e))
+    bound = max((r.bound for r in report.rows), default=0.0)
+    drifts = [r.f32 for r in report.rows if r.f32 is not None]
+    f32 = max(drifts) if drifts else None
+    out = "-" if name == "dz2/dx" else output
+    losses = "-" if name == "dz2/dx" else loss
+    return Check(
+        activation, losses, out, name, reference, errors, bound, f32, report.verdict, report
+    )
+
+
+#: The forward passes of the checks at most cost this many flops and hold this many bytes
+#: (seconds and a GiB on a laptop CPU).
+MAX_FLOPS = 2e10
+MAX_BYTES = 2**30
 
 
 def check_size(sizes: tuple[int, int, int], batch: int) -> None:
-    """`InputError` when the finite-difference reference of `sizes` and `batch` would take
-    more than `FD_MAX_FLOPS` or `FD_MAX_BYTES`: refused at once rather than run for hours."""
+    """`InputError` when the checks of `sizes` and `batch` would take more than `MAX_FLOPS`
+    or `MAX_BYTES`: refused at once rather than run for hours. Full mode evaluates the
+    network about 4 times per parameter (and per reference), fast mode about 200 times."""
     n_in, n_hidden, n_out = sizes
     weights = n_hidden * (n_in + n_out)
     n_params = weights + n_hidden + n_out
-    flops = 2 * n_params * 2 * batch * weights  # 2 evaluations per parameter, a matmul each
-    nbytes = CHUNK * batch * (n_in + n_hidden + n_out) * 8
-    if flops > FD_MAX_FLOPS or nbytes > FD_MAX_BYTES:
+    evaluations = 8 * n_params if n_params <= FULL_PARAMS else 200
+    flops = evaluations * 2 * batch * weights
+    nbytes = 8 * batch * (n_in + n_hidden + n_out) * 64  # the vmapped chunks of full mode
+    if flops > MAX_FLOPS or nbytes > MAX_BYTES:
         raise InputError(
-            f"sizes {tuple(sizes)} with batch {batch} are too big for the finite-difference "
-            f"check ({n_params} parameters x {batch} rows); use smaller --sizes or --batch"
+            f"sizes {tuple(sizes)} with batch {batch} are too big for the gradient check "
+            f"({n_params} parameters x {batch} rows); use smaller --sizes or --batch"
         )
 
 
@@ -231,6 +277,22 @@ def _check_run(
         check_choice("loss", loss, mlp.LOSSES)
 
 
+def _run(quantities, *, seed, sizes, batch, activations, losses) -> list[Check]:
+    _check_run(sizes, batch, activations, losses)
+    checks = []
+    for name in quantities:
+        if name == "dz2/dx":
+            for j, a in enumerate(a for a in mlp.HIDDEN_ACTIVATIONS if a in activations):
+                checks += check_quantity(
+                    name, a, "mse", "identity", seed=(seed, 100 + j), sizes=sizes, batch=batch
+                )
+            continue
+        for i, combo in enumerate(COMBOS):
+            if combo[0] in activations and combo[1] in losses:
+                checks += check_quantity(name, *combo, seed=(seed, i), sizes=sizes, batch=batch)
+    return checks
+
+
 def run(
     *,
     seed: int = 0,
@@ -239,126 +301,10 @@ def run(
     activations: tuple[str, ...] = mlp.HIDDEN_ACTIVATIONS,
     losses: tuple[str, ...] = mlp.LOSSES,
 ) -> list[Check]:
-    """All checks of the chosen combinations on the network `sizes` with `batch` rows."""
-    _check_run(sizes, batch, activations, losses)
-    return [
-        check
-        for i, combo in enumerate(COMBOS)
-        if combo[0] in activations and combo[1] in losses
-        for check in check_combo(*combo, seed=(seed, i), sizes=sizes, batch=batch)
-    ]
-
-
-# --------------------------------------------------------------------------- second order
-
-#: (quantity, reference, dtype) -> tolerance of the second-order rows.
-SECOND_ORDER_TOLERANCES = {
-    ("H v", "jvp of grad", "float32"): 1e-5,
-    ("H v", "jvp of grad", "float64"): 1e-12,
-    ("H v", "finite diff", "float64"): 1e-7,
-    ("G v", "jvp/vjp", "float32"): 1e-5,
-    ("G v", "jvp/vjp", "float64"): 1e-12,
-    ("dz2/dx", "jax.jacrev", "float32"): 1e-6,
-    ("dz2/dx", "jax.jacrev", "float64"): 1e-12,
-    ("dz2/dx", "jax.jacfwd", "float32"): 1e-6,
-    ("dz2/dx", "jax.jacfwd", "float64"): 1e-12,
-}
-
-
-def direction(seed: int | tuple[int, ...], params: mlp.Params) -> mlp.Params:
-    """A random direction v ~ N(0, 1) shaped like params (NumPy, like `problem`)."""
-    rng = np.random.default_rng(seed)
-    return {k: jnp.asarray(rng.normal(size=p.shape), p.dtype) for k, p in params.items()}
-
-
-def hvp_difference(params, x, y, v, **kwargs) -> mlp.Params:
-    """(g(θ + h v) − g(θ − h v)) / 2h of the hand-written gradient g: H v to O(h²).
-
-    h = eps^(1/3) · max(1, |θ|∞) / |v|∞, shortened to half the distance along v to relu's
-    nearest kink (z1 + t R{z1} = 0), where g jumps and a difference across it means nothing.
-    """
-    flat, _ = ravel_pytree(params)
-    vflat, _ = ravel_pytree(v)
-    h = jnp.finfo(flat.dtype).eps ** (1 / 3) * jnp.maximum(1.0, jnp.max(jnp.abs(flat)))
-    h = h / jnp.max(jnp.abs(vflat))
-    if kwargs.get("activation") == "relu":
-        z1 = x @ params["W1"] + params["b1"][None, :]
-        rz1 = x @ v["W1"] + v["b1"][None, :]
-        h = jnp.minimum(h, 0.5 * jnp.min(jnp.abs(z1) / jnp.maximum(jnp.abs(rz1), 1e-300)))
-    grad = lambda t: mlp.loss_and_grad(  # noqa: E731
-        jax.tree.map(lambda p, d: p + t * d, params, v), x, y, **kwargs
-    )[1]
-    return jax.tree.map(lambda a, b: (a - b) / (2 * h), grad(h), grad(-h))
-
-
-@partial(jax.jit, static_argnames=("activation", "loss", "output", "finite_diff"))
-def _second_order(params, x, y, v, *, activation, loss, output, finite_diff):
-    """[(hand-written, reference)] for H v, G v and (if `finite_diff`) H v by differences."""
-    kw = {"activation": activation, "loss": loss, "output": output}
-    hv = mlp.hvp(params, x, y, v, **kw)
-    pairs = [(hv, mlp.hvp_autodiff(params, x, y, v, **kw))]
-    pairs.append((mlp.ggn_vp(params, x, y, v, **kw), mlp.ggn_vp_autodiff(params, x, y, v, **kw)))
-    if finite_diff:
-        pairs.append((hv, hvp_difference(params, x, y, v, **kw)))
-    return pairs
-
-
-@partial(jax.jit, static_argnames=("activation",))
-def _input_jacobians(params, x, *, activation):
-    """The hand-written ∂z2/∂x and its jacrev and jacfwd twins."""
-    auto = [
-        mlp.input_jacobian_autodiff(params, x, activation=activation, mode=m)
-        for m in ("reverse", "forward")
-    ]
-    return mlp.input_jacobian(params, x, activation=activation), auto
-
-
-def check_second_order(
-    activation: str,
-    loss: str,
-    output: str,
-    *,
-    seed: int | tuple[int, ...] = 0,
-    sizes: tuple[int, int, int] = (6, 5, 3),
-    batch: int = 8,
-    finite_diff: bool = True,
-) -> list[Check]:
-    """H v and G v of one combination against their references (see the module docstring)."""
-    checks = []
-    for dtype in ("float32", "float64"):
-        with jax.enable_x64(dtype == "float64"):
-            params, x, y = problem(seed, sizes, batch, loss, jnp.dtype(dtype))
-            v = direction((*np.atleast_1d(seed), 2), params)
-            fd = finite_diff and dtype == "float64"
-            pairs = _second_order(
-                params, x, y, v, activation=activation, loss=loss, output=mlp_output(output),
-                finite_diff=fd,
-            )  # fmt: skip
-            names = [("H v", "jvp of grad"), ("G v", "jvp/vjp"), ("H v", "finite diff")]
-            for (quantity, reference), (hand, ref) in zip(names, pairs, strict=False):
-                tol = SECOND_ORDER_TOLERANCES[(quantity, reference, dtype)]
-                errors = gradient_errors(hand, ref)
-                checks.append(
-                    Check(activation, loss, output, reference, dtype, errors, tol, quantity)
-                )
-    return checks
-
-
-def check_input_jacobian(
-    activation: str, *, seed=0, sizes: tuple[int, int, int] = (6, 5, 3), batch: int = 8
-) -> list[Check]:
-    """∂z2/∂x against jax.jacrev and jax.jacfwd in float32 and float64."""
-    checks = []
-    for dtype in ("float32", "float64"):
-        with jax.enable_x64(dtype == "float64"):
-            params, x, _ = problem(seed, sizes, batch, "mse", jnp.dtype(dtype))
-            hand, autos = _input_jacobians(params, x, activation=activation)
-            for reference, ref in zip(("jax.jacrev", "jax.jacfwd"), autos, strict=True):
-                floor = float(np.max(np.abs(ref), initial=0.0))
-                errors = {"dz2/dx": relative_error(hand, ref, floor=floor)}
-                tol = SECOND_ORDER_TOLERANCES[("dz2/dx", reference, dtype)]
-                checks.append(Check(activation, "-", "-", reference, dtype, errors, tol, "dz2/dx"))
-    return checks
+    """The gradient rows of the chosen combinations on the network `sizes` with `batch` rows."""
+    return _run(
+        ("gradient",), seed=seed, sizes=sizes, batch=batch, activations=activations, losses=losses
+    )
 
 
 def run_second_order(
@@ -369,14 +315,12 @@ def run_second_order(
     activations: tuple[str, ...] = mlp.HIDDEN_ACTIVATIONS,
     losses: tuple[str, ...] = mlp.LOSSES,
 ) -> list[Check]:
-    """The second-order rows for the chosen combinations, then ∂z2/∂x per activation."""
-    _check_run(sizes, batch, activations, losses)  # the same bounds as the first-order rows'
-    checks = [
-        check
-        for i, combo in enumerate(COMBOS)
-        if combo[0] in activations and combo[1] in losses
-        for check in check_second_order(*combo, seed=(seed, i), sizes=sizes, batch=batch)
-    ]
-    for j, activation in enumerate(a for a in mlp.HIDDEN_ACTIVATIONS if a in activations):
-        checks += check_input_jacobian(activation, seed=(seed, 100 + j), sizes=sizes, batch=batch)
-    return checks
+    """The H v and G v rows of the chosen combinations, then dz2/dx per activation."""
+    return _run(
+        ("H v", "G v", "dz2/dx"),
+        seed=seed,
+        sizes=sizes,
+        batch=batch,
+        activations=activations,
+        losses=losses,
+    )

@@ -34,12 +34,17 @@ def _mask(seed, shape, dtype=jnp.float64, keep=0.6):
 
 @pytest.mark.parametrize("activation,loss,output", gradcheck.COMBOS)
 def test_hvp_and_ggn_match_autodiff_and_finite_differences(activation, loss, output):
-    """float32 ≤ 1e-5 and float64 ≤ 1e-12 against autodiff, ≤ 1e-7 against differences."""
-    checks = gradcheck.check_second_order(activation, loss, output, seed=3)
-    assert {(c.quantity, c.reference, c.dtype) for c in checks} == set(
-        k for k in gradcheck.SECOND_ORDER_TOLERANCES if k[0] != "dz2/dx"
-    )
-    assert all(c.ok for c in checks), table(checks)
+    """jaxcalc.check of H v and G v against autodiff (exact) and differences, every entry."""
+    checks = [
+        c
+        for q in ("H v", "G v")
+        for c in gradcheck.check_quantity(q, activation, loss, output, seed=3)
+    ]
+    assert [(c.quantity, c.reference) for c in checks] == [
+        (q, r) for q in ("H v", "G v") for r in ("autodiff", "finite diff")
+    ]
+    assert all(c.verdict == "ok" for c in checks), table(checks)
+    assert all(c.max_error < 1e-13 for c in checks if c.reference == "autodiff"), table(checks)
 
 
 @partial(jax.jit, static_argnames=STATIC)
@@ -113,9 +118,11 @@ def test_relu_has_no_second_derivative_term(monkeypatch, x64):
 
 @pytest.mark.parametrize("activation", mlp.HIDDEN_ACTIVATIONS)
 def test_input_jacobian_matches_jacrev_and_jacfwd(activation):
-    checks = gradcheck.check_input_jacobian(activation, seed=8)
-    assert [c.reference for c in checks] == ["jax.jacrev", "jax.jacfwd"] * 2
-    assert all(c.ok for c in checks), table(checks)
+    checks = gradcheck.check_quantity("dz2/dx", activation, "mse", "identity", seed=8)
+    assert [c.reference for c in checks] == ["autodiff", "finite diff"]
+    assert all(c.verdict == "ok" for c in checks), table(checks)
+    modes = {r.mode for c in checks for r in c.report.rows}
+    assert modes == {"fwd", "rev"}  # jacfwd's JVPs and jacrev's VJPs of the hand-written rule
     params, x, _, _ = _problem(8, sizes=(7, 4, 3), batch=2, dtype=jnp.float32)
     assert mlp.input_jacobian(params, x, activation=activation).shape == (2, 3, 7)
 
@@ -128,10 +135,12 @@ def test_input_jacobian_matches_jacrev_and_jacfwd(activation):
     seed=st.integers(0, 2**31 - 1),
 )
 def test_random_shapes_and_seeds(combo, sizes, batch, seed):
-    checks = gradcheck.check_second_order(
-        *combo, seed=seed, sizes=sizes, batch=batch, finite_diff=False
-    )
-    assert all(c.ok for c in checks), table(checks)
+    checks = [
+        c
+        for q in ("H v", "G v")
+        for c in gradcheck.check_quantity(q, *combo, seed=seed, sizes=sizes, batch=batch)
+    ]
+    assert all(c.verdict == "ok" for c in checks), table(checks)
 
 
 @pytest.mark.parametrize(

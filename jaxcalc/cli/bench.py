@@ -7,6 +7,7 @@ import argparse
 
 from jaxcalc.bench.harness import DEVICES, IMPLS, BenchConfig
 from jaxcalc.cli import positive_float, positive_int
+from jaxcalc.cli.bench_gradcheck import add_gradcheck, run_gradcheck
 
 DEFAULT_PLOT = "runs/bench/bench.png"
 DEFAULT_COST_PLOT = "runs/bench/gradient_cost.png"
@@ -95,6 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="extrapolate finite differences, as n², where one would take longer (default 3)",
     )
     add_hvp(p)
+    add_gradcheck(p)
     p.set_defaults(func=run)
 
 
@@ -119,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.json, "--json", folder=False)
     if args.plot:
         check_writable(args.plot, "--plot", folder=False)
+    if args.gradcheck:
+        return run_gradcheck(args)
     if args.hvp:
         return run_hvp(args)
     if args.gradient_cost:
