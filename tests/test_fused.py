@@ -251,10 +251,11 @@ def test_epoch_equals_the_xla_epoch(augment, float32_products):
     mine = jax.jit(epoch)
     for e in range(2):
         key = jax.random.PRNGKey(e)
-        want, want_losses = xla(state, images, labels, key)
-        got, got_losses = mine(state, images, labels, key)
+        want, want_stats = xla(state, images, labels, key)
+        got, got_stats = mine(state, images, labels, key)
         assert jax.tree.structure(got) == jax.tree.structure(want)
-        np.testing.assert_allclose(got_losses, want_losses, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(got_stats.loss, want_stats.loss, rtol=RTOL, atol=ATOL)
+        np.testing.assert_array_equal(got_stats.correct, want_stats.correct)  # the head's count
         for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
             assert w.dtype == g.dtype
             # Adam divides a gradient by its RMS: where a gradient is ~0 its rounding (a sum
@@ -377,6 +378,28 @@ def fake_data(n_train: int, n_test: int) -> Data:
     return Data("mnist", tuple("0123456789"), *split(n_train), *split(0), *split(n_test))
 
 
+def test_the_head_counts_right_predictions_of_real_rows_only():
+    """`head.correct_predictions` (what kernel 2 writes into the epoch's tally): rows whose
+    argmax over the real logit columns is their label; padded rows and columns never count,
+    whatever they hold; ties go to the first maximum, as `jnp.argmax`."""
+    from jaxcalc.fused.head import correct_predictions
+
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, TEST_BLOCKS)  # 10 of 16 columns, 24 of 32 rows
+    rng = np.random.default_rng(0)
+    z2 = rng.normal(size=(16, 16)).astype(np.float32)
+    z2[:, CLASSES:] = 50.0  # padded columns above every real logit: must not be chosen
+    z2[3, :CLASSES] = 1.0  # a tie everywhere: argmax is class 0
+    labels = rng.integers(0, CLASSES, 16).astype(np.int32)
+    labels[3] = 0
+    labels[12] = np.argmax(z2[12, :CLASSES])  # a padded row of the second block, "right"
+    hits = np.argmax(z2[:, :CLASSES], axis=1) == labels
+    for row0 in (0, 16):  # the second block holds 8 real rows (16..23) and 8 padded ones
+        real = row0 + np.arange(16) < BATCH
+        got = correct_predictions(jnp.asarray(z2), jnp.asarray(labels), jnp.int32(row0), layout)
+        assert got.dtype == jnp.int32 and int(got) == int(np.sum(hits & real)), row0
+    assert np.sum(hits[8:]) > 0 and int(got) < np.sum(hits)  # padded rows were right, unseen
+
+
 def test_fit_with_the_fused_kernel_matches_xla(monkeypatch, tmp_path, float32_products):
     """`jaxcalc train --kernel fused` end to end (interpreted), float32 products as XLA's:
     the same metrics as the XLA step."""
@@ -398,7 +421,7 @@ def test_fit_with_the_fused_kernel_matches_xla(monkeypatch, tmp_path, float32_pr
     assert mine["test_accuracy"] == xla["test_accuracy"]
     for a, b in zip(mine["history"], xla["history"], strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=RTOL)
-        assert a["train_accuracy"] == b["train_accuracy"]
+        assert a["train_running_accuracy"] == b["train_running_accuracy"]
     saved = json.loads((tmp_path / "fused" / "metrics.json").read_text())
     assert saved["kernel"] == "fused"
     for name, w in results["xla"].params.items():
