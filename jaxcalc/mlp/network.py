@@ -31,7 +31,7 @@ import numpy as np
 
 from jaxcalc.activations import ACTIVATIONS, softmax
 from jaxcalc.losses import cross_entropy, cross_entropy_grad, mse, mse_grad, one_hot_targets
-from jaxcalc.validation import InputError, check_choice, check_positive_int
+from jaxcalc.validation import InputError, check_choice, check_positive_int, check_rows
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu", "tanh")
 LOSSES = ("cross_entropy", "mse")
@@ -140,6 +140,7 @@ def _check_params_x(params: Params, x: jax.Array, hidden_mask: jax.Array | None)
         raise InputError(f"params must share one float dtype, got {sorted(map(str, dtypes))}")
     if x.ndim != 2 or x.shape[1] != W1.shape[0]:
         raise InputError(f"x must have shape (n, {W1.shape[0]}) to match W1, got {x.shape}")
+    check_rows("x", x.shape, what="example (row)")
     if x.dtype != W1.dtype:
         raise InputError(
             f"x has dtype {x.dtype} but params {W1.dtype}; cast x, or build params with "

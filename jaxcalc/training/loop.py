@@ -138,6 +138,8 @@ def prepare(
     if data is None:
         data = load(cfg.dataset, data_dir=data_dir, val_size=cfg.val_size, val_fold=cfg.val_fold)
     seconds = {"load": time.perf_counter() - t0}
+    if not len(data.test_labels):
+        raise InputError("the data has no test examples: the test set is scored at the end")
     n_train = len(data.train_labels[: cfg.train_limit])
     if cfg.batch_size > n_train:
         raise InputError(f"batch_size {cfg.batch_size} exceeds the {n_train} training examples")
