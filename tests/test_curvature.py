@@ -235,3 +235,13 @@ def test_tol_is_reached_and_the_cap_is_honest(x64):
     assert p.steps < 60  # stopped early: about 34 halvings of the other components
     with pytest.raises(curvature.NotConverged, match="power iteration: after 6 steps"):
         curvature.power_iteration(lambda v: d * v, d, key=KEY, steps=5, tol=1e-10)
+
+
+def test_inside_jit_without_tol_and_refused_with_it():
+    d = jnp.array([1.0, 2.0, 5.0])
+    top = jax.jit(lambda p: curvature.top_eigenvalues(lambda v: d * v, p, 1, key=KEY, steps=3))
+    assert float(top(d)[0]) == pytest.approx(5.0, rel=1e-5)
+    r = jax.jit(lambda p: curvature.power_iteration(lambda v: d * v, p, key=KEY, with_bounds=True))
+    assert float(r(d).values) == pytest.approx(5.0, rel=1e-5) and int(r(d).steps) == 101
+    with pytest.raises(InputError, match="tol decides on the host"):
+        jax.jit(lambda p: curvature.top_eigenvalues(lambda v: d * v, p, key=KEY, tol=1e-3))(d)

@@ -101,18 +101,19 @@ def run_both(cfg: training.Config, layout: Layout):
     )
 
     @jax.jit
-    def fused_step(fs, losses, i, images, labels, key):
+    def fused_step(fs, tally, i, images, labels, key):
         source = fused_epoch.batch_inputs(cfg, layout, images, labels, key)
-        return step(fs, source, coefs, i, losses)
+        return step(fs, source, coefs, i, tally)
 
-    fs, losses = fused_epoch.to_fused(state, layout), jnp.zeros(STEPS, jnp.float32)
+    fs = fused_epoch.to_fused(state, layout)
+    tally = fused.Tally(jnp.zeros(STEPS, jnp.float32), jnp.zeros(STEPS, jnp.int32))
     xla_losses = []
     with jax.default_matmul_precision(XLA_PRECISION[layout.blocks.precision]):
         for i, (images, labels, key) in enumerate(batches()):
-            state, loss = xla_step(state, (images, labels, key))
-            xla_losses.append(loss)
-            fs, losses = fused_step(fs, losses, jnp.array([i], jnp.int32), images, labels, key)
-    return state, fs, np.array(xla_losses), np.asarray(losses)
+            state, stats = xla_step(state, (images, labels, key))
+            xla_losses.append(stats.loss)
+            fs, tally = fused_step(fs, tally, jnp.array([i], jnp.int32), images, labels, key)
+    return state, fs, np.array(xla_losses), np.asarray(tally.losses)
 
 
 def max_relative_difference(a, b) -> float:
@@ -161,8 +162,9 @@ def pallas_calls(cfg: training.Config, layout: Layout, source: fused.Source) -> 
     fs = fused_epoch.to_fused(training.init_state(cfg, opt, N_IN, CLASSES), layout)
     step = fused.make_fused_step(layout, fused_epoch.hyper(cfg), interpret=True)
     coefs = jnp.zeros((STEPS, adam.N_COEFS), jnp.float32)
-    i, losses = jnp.zeros(1, jnp.int32), jnp.zeros(STEPS, jnp.float32)
-    jaxpr = jax.make_jaxpr(step)(fs, source, coefs, i, losses)
+    i = jnp.zeros(1, jnp.int32)
+    tally = fused.Tally(jnp.zeros(STEPS, jnp.float32), jnp.zeros(STEPS, jnp.int32))
+    jaxpr = jax.make_jaxpr(step)(fs, source, coefs, i, tally)
     return [e for e in jaxpr.eqns if e.primitive.name == "pallas_call"]
 
 
@@ -174,8 +176,9 @@ def _path(origin: str) -> str:
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 @pytest.mark.parametrize("resident", [False, True])
 def test_in_place_updates_are_declared(ema, resident):
-    """Every array the step updates (the losses, θ, m, v and the average of each parameter)
-    is an output aliased to its own input, by name: same place in the tree, same shape."""
+    """Every array the step updates (the losses and counts, θ, m, v and the average of each
+    parameter) is an output aliased to its own input, by name: same place in the tree, same
+    shape."""
     layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, TEST_BLOCKS)
     x, y = pad_batch(jnp.zeros((BATCH, N_IN)), jnp.zeros((BATCH,), jnp.int32), layout)
     source = fused.Source(x, y)
@@ -199,7 +202,8 @@ def test_in_place_updates_are_declared(ema, resident):
         ]
     fields = {".theta", ".m", ".v"} | ({".avg"} if ema else set())
     head = {f"['{name}']{field}" for name in ("W2", "b1", "b2") for field in fields}
-    assert updated == {"fused_forward": set(), "fused_head": {""} | head, "fused_update_w1": fields}
+    head |= {".losses", ".correct"}  # the epoch's tally
+    assert updated == {"fused_forward": set(), "fused_head": head, "fused_update_w1": fields}
     assert fresh["fused_head"] == [(layout.b_pad, layout.h_pad)]  # dL/dz1 alone, for kernel 3
     assert fresh["fused_update_w1"] == []
 
@@ -231,7 +235,7 @@ def test_epoch_lowers_for_triton_without_a_gpu(hidden, batch, recipe):
     assert text.count(f"@{triton}(") == 3
     assert [tuple(map(int, g)) for g in grids] == [(nb, nh), (nh, 1), (nk, nh)]
     group = 4 if cfg.ema else 3
-    assert text.count("output_operand_alias<") == 1 + 4 * group  # losses; W2, b1, b2, W1
+    assert text.count("output_operand_alias<") == 2 + 4 * group  # tally; W2, b1, b2, W1
 
 
 @pytest.mark.parametrize("augment", ["affine", "none"])

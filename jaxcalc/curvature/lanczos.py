@@ -207,8 +207,13 @@ def lanczos_steps(
     return steps
 
 
-def _check_tol(tol: Any) -> float | None:
-    return None if tol is None else check_positive_finite("tol", tol)
+def _check_tol(tol: Any, params: Params) -> float | None:
+    """`tol` checked; it needs concrete values (deciding when to stop), so not inside `jit`."""
+    if tol is None:
+        return None
+    if any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(params)):
+        raise InputError("tol decides on the host when to stop: call without jit, or give steps")
+    return check_positive_finite("tol", tol)
 
 
 def _not_converged(what: str, result: Ritz, tol: float, cap: str) -> NotConverged:
@@ -251,7 +256,7 @@ def top_eigenvalues(
     """
     matvec = as_partial(matvec)
     n, itemsize = check_operator(matvec, params)
-    key, tol = check_key(key), _check_tol(tol)
+    key, tol = check_key(key), _check_tol(tol, params)
     cap = lanczos_steps(n, k, steps, itemsize, tol=tol is not None)
     k_start, k_restart = jax.random.split(key)
     kry = _begin(matvec, params, k_start, cap)
@@ -318,11 +323,12 @@ def power_iteration(
     matvec = as_partial(matvec)
     check_operator(matvec, params)
     check_positive_int("steps", steps)
-    key, tol = check_key(key), _check_tol(tol)
+    key, tol = check_key(key), _check_tol(tol, params)
     theta, bound, i = _power(matvec, params, key, steps, jnp.asarray(-1.0 if tol is None else tol))
     check_finite_result("power_iteration", theta + bound)
     converged = None if tol is None else bool(bound <= tol)
-    result = Ritz(theta, bound, int(i) + 1, converged)
+    taken = i + 1 if isinstance(i, jax.core.Tracer) else int(i) + 1  # inside jit: traced
+    result = Ritz(theta, bound, taken, converged)
     if converged is False:
         raise _not_converged("power iteration", result, tol, "raise steps")
     return result if with_bounds else theta

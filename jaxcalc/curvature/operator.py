@@ -67,7 +67,10 @@ def check_key(key: Any) -> jax.Array:
 
 
 def check_finite_result(name: str, values: jax.Array) -> jax.Array:
-    """`values` if they are finite; else `InputError`: the matvec produced NaN or infinity."""
+    """`values` if they are finite; else `InputError`: the matvec produced NaN or infinity.
+    Inside `jit` (traced values) nothing is checked."""
+    if isinstance(values, jax.core.Tracer):
+        return values
     if not bool(jnp.all(jnp.isfinite(values))):
         raise InputError(
             f"{name}: the matvec's products hold NaN or infinity (at these params or data); "
