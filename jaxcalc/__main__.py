@@ -1,7 +1,5 @@
 """`python -m jaxcalc` is the `jaxcalc` command."""
 
-import sys
+from jaxcalc.cli import command
 
-from jaxcalc.cli import main
-
-sys.exit(main())
+command()

@@ -19,6 +19,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxcalc.validation import InputError
+
 
 def sigmoid(z: jax.Array) -> jax.Array:
     """σ(z) = 1 / (1 + e^(−z)), computed from e^(−|z|) so neither branch overflows."""
@@ -122,8 +124,17 @@ def identity_grad2_from_output(h: jax.Array) -> jax.Array:
     return jnp.zeros_like(h)
 
 
+def _check_axis(z: jax.Array, axis: int) -> None:
+    """`InputError` unless z has the axis a softmax runs over, with an entry at least
+    (static shapes: safe inside `jit` and inside a Pallas kernel)."""
+    shape = jnp.shape(z)
+    if not -len(shape) <= axis < len(shape) or shape[axis] == 0:
+        raise InputError(f"softmax over axis {axis} needs that axis with entries, got {shape}")
+
+
 def softmax(z: jax.Array, axis: int = -1) -> jax.Array:
     """softmax(z)_i = e^(z_i − m) / Σ_j e^(z_j − m), with m = max_j z_j for stability."""
+    _check_axis(z, axis)
     e = jnp.exp(z - jax.lax.stop_gradient(jnp.max(z, axis=axis, keepdims=True)))
     return e / jnp.sum(e, axis=axis, keepdims=True)
 
@@ -148,6 +159,7 @@ def _eye_like(z: jax.Array) -> jax.Array:
 
 def log_softmax(z: jax.Array, axis: int = -1) -> jax.Array:
     """log_softmax(z)_i = z_i − m − log Σ_j e^(z_j − m), with m = max_j z_j."""
+    _check_axis(z, axis)
     shifted = z - jax.lax.stop_gradient(jnp.max(z, axis=axis, keepdims=True))
     return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))
 

@@ -31,14 +31,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxcalc.validation import InputError, check_nonempty, check_rows
+
 
 def _as_square(images: jax.Array) -> jax.Array:
-    """(n, s·s) or (n, s, s) -> (n, s, s)."""
+    """(n, s·s) or (n, s, s) -> (n, s, s); `InputError` for any other shape or no image."""
+    if images.ndim not in (2, 3) or (images.ndim == 3 and images.shape[1] != images.shape[2]):
+        raise InputError(f"images must be (n, s·s) rows or (n, s, s), got shape {images.shape}")
+    check_rows("images", images.shape, what="image")
+    check_nonempty("images", images.shape)
     if images.ndim == 3:
         return images
     side = math.isqrt(images.shape[-1])
     if side * side != images.shape[-1]:
-        raise ValueError(f"rows of {images.shape[-1]} pixels are not square images")
+        raise InputError(f"rows of {images.shape[-1]} pixels are not square images")
     return images.reshape(images.shape[0], side, side)
 
 

@@ -36,6 +36,7 @@ from jaxcalc.validation import (
     InputTypeError,
     check_callable,
     check_choice,
+    check_nonempty,
     check_positive_finite,
 )
 
@@ -161,6 +162,7 @@ def derivative(
     check_callable("f", f)
     check_choice("method", method, STENCILS)
     x = as_point("x", x)
+    check_nonempty("x", x.shape)
     offsets, _, _, order = STENCILS[method]
     step = _steps(x, h, order, reach=max(map(abs, offsets)))
     if h is None:
@@ -178,6 +180,8 @@ def numerical_jacobian(
     """
     check_callable("f", f)
     x = as_point("x", x)
+    check_nonempty("x", x.shape)
+    check_nonempty("f(x)", jax.eval_shape(f, x).shape)
     return _central_jacobian(f, x, _steps(x, h, order=2))
 
 
@@ -209,6 +213,7 @@ def numerical_gradient(
     """
     check_callable("f", f)
     x = as_point("x", x)
+    check_nonempty("x", x.shape)
     _check_scalar_output(f, x)
     return _central_jacobian(f, x, _steps(x, h, order=2))
 
@@ -225,6 +230,7 @@ def numerical_hessian(
     """
     check_callable("f", f)
     x = as_point("x", x)
+    check_nonempty("x", x.shape)
     _check_scalar_output(f, x)
     return _central_hessian(f, x, _steps(x, h, order=2, derivative=2, reach=2))
 
@@ -257,7 +263,9 @@ def _compiled(transform: Callable, f: Callable, *args: jax.Array) -> jax.Array:
 def gradient(f: Callable[[jax.Array], jax.Array], x: Any) -> jax.Array:
     """∇f(x) by reverse-mode autodiff (`jax.grad`): one backward pass."""
     check_callable("f", f)
-    return _compiled(jax.grad, f, as_point("x", x))
+    x = as_point("x", x)
+    check_nonempty("x", x.shape)
+    return _compiled(jax.grad, f, x)
 
 
 def jacobian(f: Callable[[jax.Array], jax.Array], x: Any, *, mode: str = "reverse") -> jax.Array:
@@ -268,13 +276,17 @@ def jacobian(f: Callable[[jax.Array], jax.Array], x: Any, *, mode: str = "revers
     """
     check_callable("f", f)
     check_choice("mode", mode, ("forward", "reverse"))
-    return _compiled(jax.jacfwd if mode == "forward" else jax.jacrev, f, as_point("x", x))
+    x = as_point("x", x)
+    check_nonempty("x", x.shape)
+    return _compiled(jax.jacfwd if mode == "forward" else jax.jacrev, f, x)
 
 
 def hessian(f: Callable[[jax.Array], jax.Array], x: Any) -> jax.Array:
     """∂²f/∂x_i∂x_j by autodiff (`jax.hessian` = forward over reverse), x.shape + x.shape."""
     check_callable("f", f)
-    return _compiled(jax.hessian, f, as_point("x", x))
+    x = as_point("x", x)
+    check_nonempty("x", x.shape)
+    return _compiled(jax.hessian, f, x)
 
 
 def _forward_over_reverse(f: Callable) -> Callable:
@@ -289,6 +301,7 @@ def hvp(f: Callable[[jax.Array], jax.Array], x: Any, v: Any) -> jax.Array:
     """
     check_callable("f", f)
     x, v = as_point("x", x), as_point("v", v)
+    check_nonempty("x", x.shape)
     if v.shape != x.shape:
         raise InputError(f"v must have the shape of x {x.shape}, got {v.shape}")
     return _compiled(_forward_over_reverse, f, x, v.astype(x.dtype))

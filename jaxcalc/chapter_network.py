@@ -26,7 +26,7 @@ import numpy as np
 from jaxcalc import mlp, optim
 from jaxcalc.activations import ACTIVATIONS, softmax
 from jaxcalc.losses import cross_entropy, cross_entropy_grad, mse, mse_grad
-from jaxcalc.validation import InputError, check_choice, check_positive_int
+from jaxcalc.validation import InputError, check_choice, check_positive_int, check_rows
 
 Params = dict[str, jax.Array]
 
@@ -79,6 +79,7 @@ def step(params, state, x, y, learning_rate, *, loss, activation="sigmoid", opti
 @partial(jax.jit, static_argnames="activation")
 def accuracy(params: Params, x: jax.Array, labels: jax.Array, *, activation="sigmoid"):
     """Fraction of rows whose largest output is the label (the same for σ and softmax)."""
+    check_rows("x", x.shape, what="example")
     _, _, z2, _ = forward(params, x, activation=activation)
     return jnp.mean(jnp.argmax(z2, axis=1) == labels)
 
@@ -118,6 +119,7 @@ def train(
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
     x, labels = train_set
+    check_rows("val_set's x", np.shape(val_set[0]), what="example")
     if batch_size > len(x):
         raise InputError(f"batch_size must be at most the {len(x)} training examples")
     targets = np.eye(params["W2"].shape[1], dtype=x.dtype)[labels]  # one-hot rows

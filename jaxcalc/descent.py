@@ -37,6 +37,7 @@ from jaxcalc.validation import (
     InputError,
     check_callable,
     check_in_range,
+    check_nonempty,
     check_nonnegative_int,
     check_positive_finite,
 )
@@ -48,6 +49,7 @@ def _check(f: Function, x0: jax.Array, steps: int) -> jax.Array:
     check_callable("f", f)
     check_nonnegative_int("steps", steps)
     x0 = jnp.asarray(x0)
+    check_nonempty("x0", x0.shape)
     if not jnp.issubdtype(x0.dtype, jnp.floating):
         x0 = x0.astype(jnp.result_type(float))
     return x0

@@ -26,6 +26,7 @@ from jaxcalc.calculus import (
     numerical_hessian,
 )
 from jaxcalc.descent import newton
+from jaxcalc.validation import InputError, check_nonempty, check_rows
 
 #: closed form vs autodiff (both exact up to rounding in float64)
 AUTODIFF_RTOL, AUTODIFF_ATOL = 1e-10, 1e-12
@@ -265,6 +266,11 @@ def newton_critical_points(
     and gradient by autodiff); a run counts if it ends finite with ‖∇f‖ < tol. Points closer
     than 1e-6 are merged; the result (m, n) is sorted by coordinates.
     """
+    starts = jnp.asarray(starts)
+    if starts.ndim != 2:
+        raise InputError(f"starts must be (k, n) points, got shape {starts.shape}")
+    check_rows("starts", starts.shape, what="start")
+    check_nonempty("starts", starts.shape)
     grad = jax.grad(f)
 
     @jax.jit
@@ -283,6 +289,9 @@ def newton_critical_points(
 
 def classify(hessian: np.ndarray) -> str:
     """A critical point by the signs of the Hessian's eigenvalues."""
+    hessian = np.asarray(hessian)
+    if hessian.ndim != 2 or hessian.shape[0] != hessian.shape[1] or hessian.size == 0:
+        raise InputError(f"hessian must be a square matrix with entries, got {hessian.shape}")
     eig = np.linalg.eigvalsh(hessian)
     if np.all(eig > 0):
         return "local minimum"

@@ -8,8 +8,9 @@ The maths lives elsewhere: `mlp.second_order` gives the network's Hessian-vector
   them (deskewed when it was); `training_examples`, `test_examples`: those as the
   network's inputs (`training.preprocess`), and the targets of its loss (label smoothing
   included);
-- `spectrum`: top eigenvalues, Hutchinson trace and Lanczos quadrature of the Hessian H
-  (and the Gauss-Newton G) of the mean loss over a data set (`curvature.data_matvec`);
+- `spectrum`: top eigenvalues (each with its residual bound), Hutchinson trace and Lanczos
+  quadrature of the Hessian H (and the Gauss-Newton G) of the mean loss over a data set
+  (`curvature.data_matvec`);
 - `saliency`: ∂z2/∂x of the predicted class for a few test digits (`mlp.input_jacobian`);
 - `sharpness`: full-batch gradient descent at each learning rate η on a fixed subset, with
   λ_max of H every K steps: gradient descent on a quadratic is stable for η < 2/λ, and
@@ -125,15 +126,19 @@ def spectrum(
     ggn: bool = False,
     key: jax.Array,
     lanczos_steps: int | None = None,
+    tol: float | None = None,
     samples: int = 30,
     runs: int = 3,
     density_steps: int = DENSITY_STEPS,
     batch_size: int = 2000,
     progress: Progress = lambda message: None,
 ) -> dict[str, dict[str, Any]]:
-    """{"H": {...}, "G": {...} (with `ggn`)}: each operator's top eigenvalues (and seconds,
-    compile included), Hutchinson trace ± standard error, and quadrature nodes, weights and
-    smoothed density, over the mean loss on all rows of (x, y), `batch_size` rows at a time."""
+    """{"H": {...}, "G": {...} (with `ggn`)}: each operator's top eigenvalues with their
+    residual bounds (an eigenvalue of the operator lies within each; `tol`: Lanczos goes on
+    until every bound is within it, `lanczos_steps` then being the cap), the Lanczos steps
+    and seconds (compile included), Hutchinson trace ± standard error, and quadrature nodes,
+    weights and smoothed density, over the mean loss on all rows of (x, y), `batch_size`
+    rows at a time."""
     products = {"H": mlp.hvp, "G": mlp.ggn_vp} if ggn else {"H": mlp.hvp}
     out: dict[str, dict[str, Any]] = {}
     for name, product in products.items():
@@ -142,9 +147,16 @@ def spectrum(
         )
         k_top, k_trace, k_density = jax.random.split(jax.random.fold_in(key, len(out)), 3)
         progress(f"{name}: top {top} eigenvalues by Lanczos")
-        find_top = partial(curvature.top_eigenvalues, matvec, params, top, key=k_top)
-        values, seconds = _timed(lambda: find_top(steps=lanczos_steps))  # noqa: B023
-        result: dict[str, Any] = {"top": np.asarray(values).tolist(), "top_seconds": seconds}
+        find_top = partial(
+            curvature.top_eigenvalues, matvec, params, top, key=k_top, with_bounds=True
+        )
+        ritz, seconds = _timed(lambda: find_top(steps=lanczos_steps, tol=tol))  # noqa: B023
+        result: dict[str, Any] = {
+            "top": np.asarray(ritz.values).tolist(),
+            "top_bounds": np.asarray(ritz.bounds).tolist(),
+            "lanczos_steps": ritz.steps,
+            "top_seconds": seconds,
+        }
         if trace:
             progress(f"{name}: trace from {samples} Rademacher probes")
             est, se = curvature.hutchinson_trace(matvec, params, key=k_trace, samples=samples)

@@ -23,12 +23,19 @@ from __future__ import annotations
 
 import math
 
+from jaxcalc.validation import InputTypeError
+
 
 class Value:
     """A scalar with its gradient, the operation that made it and that operation's inputs."""
 
     def __init__(self, data: float, _children: tuple = (), _op: str = "", label: str = ""):
-        self.data = float(data)
+        try:
+            if isinstance(data, str | bytes) or getattr(data, "size", 1) != 1:
+                raise TypeError
+            self.data = float(data)
+        except (TypeError, ValueError):
+            raise InputTypeError(f"a Value holds one number, got {data!r}") from None
         self.grad = 0.0
         self._backward = lambda: None
         self._prev = _children

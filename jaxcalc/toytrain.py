@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxcalc import mlp, optim
+from jaxcalc.validation import check_rows
 
 
 @partial(jax.jit, static_argnames=("steps", "activation", "loss", "output", "learning_rate"))
@@ -46,6 +47,8 @@ def fit(
 
     Classification: y integer labels (n,), n_out = max label + 1. Regression: y (n, n_out).
     """
+    check_rows("x", jnp.shape(x), what="example")
+    check_rows("y", jnp.shape(y), what="example")
     n_out = int(jnp.max(y)) + 1 if y.ndim == 1 else y.shape[1]
     params = mlp.init_params(key, (x.shape[1], hidden, n_out), activation=activation, dtype=x.dtype)
     mlp.loss_and_grad(params, x, y, activation=activation, loss=loss, output=output)  # checks

@@ -92,6 +92,21 @@ def check_in_range(name: str, value: Any, lo: float, hi: float, *, closed: bool 
     return _number(name, value, f"a number in {interval}", ok)
 
 
+def check_nonempty(name: str, shape: tuple[int, ...]) -> None:
+    """`InputError` unless an array of `shape` holds at least one number (a 0-d array holds
+    one). Shapes are static: safe inside `jit`, where values are not known."""
+    if math.prod(shape) == 0:
+        raise InputError(f"{name} has no entries (shape {tuple(shape)}); give at least one number")
+
+
+def check_rows(name: str, shape: tuple[int, ...], least: int = 1, *, what: str = "row") -> None:
+    """`InputError` unless an array of `shape` has at least `least` rows (its first axis):
+    a batch of examples, a set of samples. Static, like `check_nonempty`."""
+    if len(shape) == 0 or shape[0] < least:
+        got = "a 0-d array" if not shape else f"{shape[0]} (shape {tuple(shape)})"
+        raise InputError(f"{name} must hold at least {least} {what}{'s' * (least > 1)}, got {got}")
+
+
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     choices = tuple(choices)
     if value not in choices:

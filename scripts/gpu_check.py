@@ -98,11 +98,11 @@ def kernel_times(job: str) -> dict:
     opt = training.make_optimizer(cfg, steps)
     fs = fused_epoch.to_fused(training.init_state(cfg, opt, 784, 10), layout)
     coefs = fused.coefficient_table(jnp.zeros([], jnp.int32), steps, 1e-3, hp)
-    losses = jnp.zeros(steps, jnp.float32)
+    tally = fused.Tally(jnp.zeros(steps, jnp.float32), jnp.zeros(steps, jnp.int32))
     i0 = jnp.zeros(1, jnp.int32)
     kw = {"interpret": SMOKE}
     h1, part = forward(i0, src, fs.params, layout, **kw)
-    dz1, _, _ = head(i0, coefs, src, part, h1, losses, groups(fs), layout, hp, **kw)
+    dz1, _, _ = head(i0, coefs, src, part, h1, tally, groups(fs), layout, hp, **kw)
     step = fused.make_fused_step(layout, hp, smoothing=cfg.label_smoothing, **kw)
 
     def loop(body):
@@ -119,13 +119,13 @@ def kernel_times(job: str) -> dict:
         "forward": (lambda i, c: forward(i, src, fs.params, layout, **kw), (h1, part)),
         "head": (
             lambda i, c: head(i, coefs, src, part, h1, c[1], c[2], layout, hp, **kw),
-            (dz1, losses, {k: v for k, v in groups(fs).items() if k != "W1"}),
+            (dz1, tally, {k: v for k, v in groups(fs).items() if k != "W1"}),
         ),
         "update_w1": (
             lambda i, c: update_w1(i, coefs, src, dz1, c, layout, hp, **kw),
             groups(fs)["W1"],
         ),
-        "whole step": (lambda i, c: step(c[0], src, coefs, i, c[1]), (fs, losses)),
+        "whole step": (lambda i, c: step(c[0], src, coefs, i, c[1]), (fs, tally)),
     }
     n = 8 * (steps // 8)
     seconds = {name: timed(loop(body), carry, n) for name, (body, carry) in bodies.items()}

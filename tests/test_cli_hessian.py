@@ -56,17 +56,34 @@ def test_spectrum_of_a_checkpoint(tiny_checkpoint, fake_mnist, tmp_path, capsys)
     argv += ["--density", "--ggn", "--runs", "1", "--lanczos-steps", "12"]
     assert main([*argv, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    for word in ("Hessian H", "Gauss-Newton G", "λ2", "mass λ < 0", "1 epochs"):
+    for word in ("Hessian H", "Gauss-Newton G", "λ2", "mass λ < 0", "1 epochs", "± residual"):
         assert word in printed
     result = json.loads((out / "hessian.json").read_text())
     assert result["sizes"] == [784, 8, 10] and "label smoothing 0.1" in result["loss"]
     for name in ("H", "G"):
-        top = result[name]["top"]
-        assert len(top) == 2 and top[0] >= top[1]
+        top, bounds = result[name]["top"], result[name]["top_bounds"]
+        assert len(top) == 2 and top[0] >= top[1] and result[name]["lanczos_steps"] == 12
+        assert len(bounds) == 2 and min(bounds) > 0
+        assert f"{top[1]:.6g} ± {bounds[1]:.1g}" in printed
         grid, values = np.asarray(result[name]["density"]["grid"]), result[name]["density"]
         assert np.trapezoid(values["values"], grid) == pytest.approx(1.0, abs=1e-3)
     assert result["G"]["density"]["negative_mass"] == pytest.approx(0.0, abs=1e-6)  # G ⪰ 0
     assert (out / "density.png").stat().st_size > 0 and (out / "saliency.png").stat().st_size > 0
+
+
+def test_tol_continues_lanczos_until_the_bounds_are_within_it(
+    tiny_checkpoint, fake_mnist, tmp_path, capsys
+):
+    path, _, _ = tiny_checkpoint
+    argv = ["hessian", "--checkpoint", str(path), "--examples", "32", "--top", "2"]
+    assert main([*argv, "--tol", "1e-4", "--out", str(tmp_path / "a")]) == 0
+    result = json.loads((tmp_path / "a" / "hessian.json").read_text())["H"]
+    assert max(result["top_bounds"]) <= 1e-4 and result["lanczos_steps"] >= 20
+    capsys.readouterr()
+    assert main([*argv, "--tol", "1e-12", "--lanczos-steps", "12", "--out", str(tmp_path)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "after 12 steps (the cap)" in errors[0]
+    assert "> tol 1e-12" in errors[0] and not (tmp_path / "hessian.json").exists()
 
 
 def test_sharpness_run(fake_mnist, tmp_path, capsys):
@@ -91,6 +108,7 @@ def test_sharpness_run(fake_mnist, tmp_path, capsys):
         (["--sharpness"], 2, "--sharpness needs --lr"),
         (["--lr", "0.1"], 2, "--lr need --sharpness"),
         (["--sharpness", "--lr", "0.1", "--trace", "--top", "3"], 2, "--top, --trace belong"),
+        (["--sharpness", "--lr", "0.1", "--tol", "1e-3"], 2, "--tol belong"),
         (["--sharpness", "--lr", "0.1", "--steps", "100", "--every", "30"], 2, "multiple"),
         (["--top", "5", "--lanczos-steps", "3"], 2, "fewer than --top 5"),
         (["--checkpoint", "{missing}"], 1, "no such checkpoint"),
@@ -124,7 +142,7 @@ def test_bad_input_is_one_line_and_writes_nothing(argv, code, says, tmp_path, ca
 
 
 def test_bad_numbers_are_refused_while_parsing(capsys):
-    for argv in (["--top", "0"], ["--lr", "-1"], ["--examples", "x"]):
+    for argv in (["--top", "0"], ["--lr", "-1"], ["--examples", "x"], ["--tol", "inf"]):
         with pytest.raises(SystemExit) as exc:
             main(["hessian", *argv])
         assert exc.value.code == 2
@@ -147,6 +165,8 @@ def test_spectrum_table_with_a_trace():
 
     info = {"network": "n", "sizes": [784, 8, 10], "activation": "relu", "data": "d"}
     info.update(loss="cross-entropy", loss_value=0.5, accuracy=0.9)
-    one = {"top": [2.0, 1.0], "top_seconds": 1.0, "trace": {"estimate": 41.29, "stderr": 1.51}}
+    one = {"top": [2.0, 1.0], "top_bounds": [3e-4, 2e-3], "lanczos_steps": 20, "top_seconds": 1.0}
+    one["trace"] = {"estimate": 41.29, "stderr": 1.51}
     text = spectrum_table(info, {"H": one, "G": {**one, "top": [1.9, 0.9]}})
-    assert "41.29 ± 1.5" in text and "1.9" in text and "± 1 standard error" in text
+    assert "41.29 ± 1.5" in text and "1.9 ± 0.0003" in text and "± 1 standard error" in text
+    assert "1 ± 0.002" in text and "20, 1.00 s" in text

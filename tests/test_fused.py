@@ -101,18 +101,19 @@ def run_both(cfg: training.Config, layout: Layout):
     )
 
     @jax.jit
-    def fused_step(fs, losses, i, images, labels, key):
+    def fused_step(fs, tally, i, images, labels, key):
         source = fused_epoch.batch_inputs(cfg, layout, images, labels, key)
-        return step(fs, source, coefs, i, losses)
+        return step(fs, source, coefs, i, tally)
 
-    fs, losses = fused_epoch.to_fused(state, layout), jnp.zeros(STEPS, jnp.float32)
+    fs = fused_epoch.to_fused(state, layout)
+    tally = fused.Tally(jnp.zeros(STEPS, jnp.float32), jnp.zeros(STEPS, jnp.int32))
     xla_losses = []
     with jax.default_matmul_precision(XLA_PRECISION[layout.blocks.precision]):
         for i, (images, labels, key) in enumerate(batches()):
-            state, loss = xla_step(state, (images, labels, key))
-            xla_losses.append(loss)
-            fs, losses = fused_step(fs, losses, jnp.array([i], jnp.int32), images, labels, key)
-    return state, fs, np.array(xla_losses), np.asarray(losses)
+            state, stats = xla_step(state, (images, labels, key))
+            xla_losses.append(stats.loss)
+            fs, tally = fused_step(fs, tally, jnp.array([i], jnp.int32), images, labels, key)
+    return state, fs, np.array(xla_losses), np.asarray(tally.losses)
 
 
 def max_relative_difference(a, b) -> float:
@@ -161,8 +162,9 @@ def pallas_calls(cfg: training.Config, layout: Layout, source: fused.Source) -> 
     fs = fused_epoch.to_fused(training.init_state(cfg, opt, N_IN, CLASSES), layout)
     step = fused.make_fused_step(layout, fused_epoch.hyper(cfg), interpret=True)
     coefs = jnp.zeros((STEPS, adam.N_COEFS), jnp.float32)
-    i, losses = jnp.zeros(1, jnp.int32), jnp.zeros(STEPS, jnp.float32)
-    jaxpr = jax.make_jaxpr(step)(fs, source, coefs, i, losses)
+    i = jnp.zeros(1, jnp.int32)
+    tally = fused.Tally(jnp.zeros(STEPS, jnp.float32), jnp.zeros(STEPS, jnp.int32))
+    jaxpr = jax.make_jaxpr(step)(fs, source, coefs, i, tally)
     return [e for e in jaxpr.eqns if e.primitive.name == "pallas_call"]
 
 
@@ -174,8 +176,9 @@ def _path(origin: str) -> str:
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 @pytest.mark.parametrize("resident", [False, True])
 def test_in_place_updates_are_declared(ema, resident):
-    """Every array the step updates (the losses, θ, m, v and the average of each parameter)
-    is an output aliased to its own input, by name: same place in the tree, same shape."""
+    """Every array the step updates (the losses and counts, θ, m, v and the average of each
+    parameter) is an output aliased to its own input, by name: same place in the tree, same
+    shape."""
     layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, TEST_BLOCKS)
     x, y = pad_batch(jnp.zeros((BATCH, N_IN)), jnp.zeros((BATCH,), jnp.int32), layout)
     source = fused.Source(x, y)
@@ -199,7 +202,8 @@ def test_in_place_updates_are_declared(ema, resident):
         ]
     fields = {".theta", ".m", ".v"} | ({".avg"} if ema else set())
     head = {f"['{name}']{field}" for name in ("W2", "b1", "b2") for field in fields}
-    assert updated == {"fused_forward": set(), "fused_head": {""} | head, "fused_update_w1": fields}
+    head |= {".losses", ".correct"}  # the epoch's tally
+    assert updated == {"fused_forward": set(), "fused_head": head, "fused_update_w1": fields}
     assert fresh["fused_head"] == [(layout.b_pad, layout.h_pad)]  # dL/dz1 alone, for kernel 3
     assert fresh["fused_update_w1"] == []
 
@@ -231,7 +235,7 @@ def test_epoch_lowers_for_triton_without_a_gpu(hidden, batch, recipe):
     assert text.count(f"@{triton}(") == 3
     assert [tuple(map(int, g)) for g in grids] == [(nb, nh), (nh, 1), (nk, nh)]
     group = 4 if cfg.ema else 3
-    assert text.count("output_operand_alias<") == 1 + 4 * group  # losses; W2, b1, b2, W1
+    assert text.count("output_operand_alias<") == 2 + 4 * group  # tally; W2, b1, b2, W1
 
 
 @pytest.mark.parametrize("augment", ["affine", "none"])
@@ -251,10 +255,11 @@ def test_epoch_equals_the_xla_epoch(augment, float32_products):
     mine = jax.jit(epoch)
     for e in range(2):
         key = jax.random.PRNGKey(e)
-        want, want_losses = xla(state, images, labels, key)
-        got, got_losses = mine(state, images, labels, key)
+        want, want_stats = xla(state, images, labels, key)
+        got, got_stats = mine(state, images, labels, key)
         assert jax.tree.structure(got) == jax.tree.structure(want)
-        np.testing.assert_allclose(got_losses, want_losses, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(got_stats.loss, want_stats.loss, rtol=RTOL, atol=ATOL)
+        np.testing.assert_array_equal(got_stats.correct, want_stats.correct)  # the head's count
         for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
             assert w.dtype == g.dtype
             # Adam divides a gradient by its RMS: where a gradient is ~0 its rounding (a sum
@@ -377,6 +382,28 @@ def fake_data(n_train: int, n_test: int) -> Data:
     return Data("mnist", tuple("0123456789"), *split(n_train), *split(0), *split(n_test))
 
 
+def test_the_head_counts_right_predictions_of_real_rows_only():
+    """`head.correct_predictions` (what kernel 2 writes into the epoch's tally): rows whose
+    argmax over the real logit columns is their label; padded rows and columns never count,
+    whatever they hold; ties go to the first maximum, as `jnp.argmax`."""
+    from jaxcalc.fused.head import correct_predictions
+
+    layout = Layout(N_IN, HIDDEN, CLASSES, BATCH, TEST_BLOCKS)  # 10 of 16 columns, 24 of 32 rows
+    rng = np.random.default_rng(0)
+    z2 = rng.normal(size=(16, 16)).astype(np.float32)
+    z2[:, CLASSES:] = 50.0  # padded columns above every real logit: must not be chosen
+    z2[3, :CLASSES] = 1.0  # a tie everywhere: argmax is class 0
+    labels = rng.integers(0, CLASSES, 16).astype(np.int32)
+    labels[3] = 0
+    labels[12] = np.argmax(z2[12, :CLASSES])  # a padded row of the second block, "right"
+    hits = np.argmax(z2[:, :CLASSES], axis=1) == labels
+    for row0 in (0, 16):  # the second block holds 8 real rows (16..23) and 8 padded ones
+        real = row0 + np.arange(16) < BATCH
+        got = correct_predictions(jnp.asarray(z2), jnp.asarray(labels), jnp.int32(row0), layout)
+        assert got.dtype == jnp.int32 and int(got) == int(np.sum(hits & real)), row0
+    assert np.sum(hits[8:]) > 0 and int(got) < np.sum(hits)  # padded rows were right, unseen
+
+
 def test_fit_with_the_fused_kernel_matches_xla(monkeypatch, tmp_path, float32_products):
     """`jaxcalc train --kernel fused` end to end (interpreted), float32 products as XLA's:
     the same metrics as the XLA step."""
@@ -398,7 +425,7 @@ def test_fit_with_the_fused_kernel_matches_xla(monkeypatch, tmp_path, float32_pr
     assert mine["test_accuracy"] == xla["test_accuracy"]
     for a, b in zip(mine["history"], xla["history"], strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=RTOL)
-        assert a["train_accuracy"] == b["train_accuracy"]
+        assert a["train_running_accuracy"] == b["train_running_accuracy"]
     saved = json.loads((tmp_path / "fused" / "metrics.json").read_text())
     assert saved["kernel"] == "fused"
     for name, w in results["xla"].params.items():

@@ -1,6 +1,6 @@
 """Every subcommand fed hostile option values (issue 16 §5), in-process and reproducibly.
 
-Two fuzzers:
+Two fuzzers of the command line, and a sweep of the library:
 
 - `test_every_checked_option_refuses_what_its_type_refuses`, exhaustive: every option of
   every subcommand (read from the parser, so a new option or subcommand such as `hessian`
@@ -15,7 +15,12 @@ What must hold (`check`): exit 0, 1 or 2; no traceback or warning on stderr, and
 is one `jaxcalc …: error:` line; nothing partial or temporary left where it writes, and
 nothing at all after exit 2; no NaN or infinity on stdout unless its line says FAIL.
 `train` only ever sees missing or broken data (no training runs); the train cases that
-need real data are at the end.
+need real data follow.
+
+- `test_empty_and_degenerate_inputs_are_one_line_input_errors` (issue 21 §3): every public
+  function that takes arrays, given one with no entries, a batch of no rows, a 0-d value
+  where an array is expected, or one sample where a statistic needs two: an `InputError` in
+  one line (exit 2 from the command line), never a raw exception or a NaN.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ import io
 import re
 import shutil
 import warnings
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -372,3 +379,154 @@ def test_train_hostile_values_on_real_data(args, mnist_dir, tmp_path):
     argv += [*TRAIN_ON_REAL_DATA, *args]
     code, out, err = run(argv)
     check(argv, code, out, err, [tmp_path])
+
+
+# ------------------------------------------------------------ empty inputs (issue 21 §3)
+
+
+def _degenerate_calls() -> dict[str, Callable[[], Any]]:
+    """One call per public function that takes arrays, each with an array that has no
+    entries, a batch of no rows, a 0-d value where an array is expected, or one sample where
+    a statistic needs two."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxcalc import (
+        activations,
+        augment,
+        calculus,
+        chapter_network,
+        convergence,
+        curvature,
+        descent,
+        exercises,
+        losses,
+        mlp,
+        scalar,
+        toytrain,
+        training,
+    )
+    from jaxcalc.data import Data
+
+    key = jax.random.key(0)
+    f = lambda x: jnp.sum(x**2)  # noqa: E731
+    params = mlp.init_params(jax.random.PRNGKey(0), (4, 3, 2))
+    no_rows, no_labels = jnp.zeros((0, 4)), jnp.zeros(0, jnp.int32)
+    images, labels = np.zeros((16, 28, 28), np.uint8), np.zeros(16, np.uint8)
+    no_test = Data("mnist", tuple("0123456789"), images, labels, images, labels,
+                   images[:0], labels[:0])  # fmt: skip
+    calls = {}
+    for shape in [(0,), (0, 3), (3, 0), (2, 0, 4)]:
+        x = jnp.zeros(shape)
+        calls |= {
+            f"calculus.derivative {shape}": lambda x=x: calculus.derivative(jnp.sin, x),
+            f"calculus.numerical_gradient {shape}": lambda x=x: calculus.numerical_gradient(f, x),
+            f"calculus.numerical_jacobian {shape}": lambda x=x: calculus.numerical_jacobian(
+                jnp.sin, x
+            ),
+            f"calculus.numerical_hessian {shape}": lambda x=x: calculus.numerical_hessian(f, x),
+            f"calculus.gradient {shape}": lambda x=x: calculus.gradient(f, x),
+            f"calculus.jacobian {shape}": lambda x=x: calculus.jacobian(jnp.sin, x),
+            f"calculus.hessian {shape}": lambda x=x: calculus.hessian(f, x),
+            f"calculus.hvp {shape}": lambda x=x: calculus.hvp(f, x, x),
+            f"descent.gradient_descent {shape}": lambda x=x: descent.gradient_descent(f, x, 0.1, 3),
+            f"curvature.top_eigenvalues {shape}": lambda x=x: curvature.top_eigenvalues(
+                lambda v: v, x, key=key
+            ),
+            f"augment.deskew {shape}": lambda x=x: augment.deskew(x),
+        }
+    calls |= {
+        "calculus.numerical_jacobian, f(x) empty": lambda: calculus.numerical_jacobian(
+            lambda x: x[:0], jnp.ones(3)
+        ),
+        "descent.optimize, x0 empty": lambda: descent.optimize(f, jnp.zeros(0), None, 3),
+        "descent.newton, x0 empty": lambda: descent.newton(f, jnp.zeros((0, 2)), 3),
+    }
+    for name in ("loss_and_grad", "loss_and_grad_autodiff", "loss_fn", "loss_grad_and_logits"):
+        calls[f"mlp.{name}, no rows"] = lambda n=name: getattr(mlp, n)(params, no_rows, no_labels)
+    calls |= {
+        "mlp.forward, no rows": lambda: mlp.forward(params, no_rows),
+        "mlp.forward, 0-d x": lambda: mlp.forward(params, jnp.float32(1.0)),
+        "mlp.predict, no rows": lambda: mlp.predict(params, no_rows),
+        "mlp.accuracy, no rows": lambda: mlp.accuracy(params, no_rows, no_labels),
+        "mlp.hvp, no rows": lambda: mlp.hvp(params, no_rows, no_labels, params),
+        "mlp.ggn_vp, no rows": lambda: mlp.ggn_vp(params, no_rows, no_labels, params),
+        "mlp.input_jacobian, no rows": lambda: mlp.input_jacobian(params, no_rows),
+        "losses.mse, no rows": lambda: losses.mse(jnp.zeros((0, 3)), jnp.zeros((0, 3))),
+        "losses.cross_entropy, no rows": lambda: losses.cross_entropy(jnp.zeros((0, 3)), no_labels),
+        "losses.cross_entropy, no classes": lambda: losses.cross_entropy(
+            jnp.zeros((2, 0)), jnp.zeros(2, jnp.int32)
+        ),
+        "losses.smooth_labels, no classes": lambda: losses.smooth_labels(no_labels, 0, 0.1),
+        "activations.softmax, empty axis": lambda: activations.softmax(jnp.zeros((2, 0))),
+        "activations.softmax, 0-d": lambda: activations.softmax(jnp.float32(1.0)),
+        "activations.log_softmax, 0-d": lambda: activations.log_softmax(jnp.float32(1.0)),
+        "augment.affine, no images": lambda: augment.affine(key, jnp.zeros((0, 28, 28))),
+        "augment.shift, 0-d": lambda: augment.shift(key, jnp.float32(0.0)),
+        "curvature.hutchinson_trace, one sample": lambda: curvature.hutchinson_trace(
+            lambda v: v, jnp.ones(3), key=key, samples=1
+        ),
+        "curvature.data_matvec, no rows": lambda: curvature.data_matvec(
+            mlp.hvp, params, no_rows, no_labels
+        ),
+        "curvature.spectral_density, sigma inf": lambda: curvature.spectral_density(
+            lambda v: v, jnp.ones(3), key=key, sigma=np.inf
+        ),
+        "curvature.density_on_grid, empty grid": lambda: curvature.density_on_grid(
+            jnp.ones((1, 2)), jnp.ones((1, 2)), grid=jnp.zeros(0)
+        ),
+        "convergence.window_rate, one error": lambda: convergence.window_rate(np.ones(1), 0, 1),
+        "exercises.classify, empty Hessian": lambda: exercises.classify(np.zeros((0, 0))),
+        "exercises.newton_critical_points, no starts": lambda: exercises.newton_critical_points(
+            f, jnp.zeros((0, 2))
+        ),
+        "scalar.Value, an empty array": lambda: scalar.Value(np.zeros(0)),
+        "scalar.Value, an array": lambda: scalar.Value(np.ones(2)),
+        "toytrain.fit, no rows": lambda: toytrain.fit(key, jnp.zeros((0, 2)), no_labels, steps=2),
+        "chapter_network.accuracy, no rows": lambda: chapter_network.accuracy(
+            params, no_rows, no_labels
+        ),
+        "chapter_network.train, empty validation": lambda: chapter_network.train(
+            params,
+            (np.ones((8, 4), np.float32), np.zeros(8, np.int32)),
+            (np.zeros((0, 4), np.float32), np.zeros(0, np.int32)),
+            epochs=1,
+            batch_size=4,
+            learning_rate=0.1,
+        ),  # fmt: skip
+        "training.fit, no test examples": lambda: training.fit(
+            training.default_config(hidden=4, epochs=1, batch_size=8),
+            "/proc/jaxcalc-unused",
+            data=no_test,
+            progress=False,
+        ),  # fmt: skip
+        "training.fit, no training examples": lambda: training.fit(
+            training.default_config(hidden=4, epochs=1, batch_size=8),
+            "/proc/jaxcalc-unused",
+            data=no_test._replace(
+                train_images=images[:0],
+                train_labels=labels[:0],
+                test_images=images,
+                test_labels=labels,
+            ),
+            progress=False,
+        ),  # fmt: skip
+    }
+    return calls
+
+
+DEGENERATE = _degenerate_calls()
+
+
+@pytest.mark.parametrize("name", sorted(DEGENERATE))
+def test_empty_and_degenerate_inputs_are_one_line_input_errors(name):
+    """No entries, no rows, 0-d for an array, one sample for a statistic of two: each is an
+    `InputError` of one line naming what is wrong, never a raw exception, a NaN or a number
+    made of nothing (a mean over no rows, a verdict on an empty Hessian)."""
+    from jaxcalc.validation import InputError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from a mean of nothing either
+        with pytest.raises(InputError) as e:
+            DEGENERATE[name]()
+    assert "\n" not in str(e.value) and len(str(e.value)) < 200, str(e.value)

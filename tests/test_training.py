@@ -132,7 +132,7 @@ def test_fit_writes_metrics_and_checkpoint(runs, data):
     assert metrics["grad"] == "manual" and metrics["epochs"] == 2 and metrics["hidden"] == 16
     assert len(metrics["history"]) == 2
     for entry in metrics["history"]:
-        assert {"loss", "train_accuracy", "val_accuracy"} <= set(entry)
+        assert {"loss", "train_running_accuracy", "val_accuracy"} <= set(entry)
     assert metrics["test_accuracy"] == pytest.approx(
         np.mean(runs.full.test_predictions == data.test_labels)
     )
@@ -211,6 +211,39 @@ def test_the_debiased_average_of_a_constant_theta_is_theta_from_step_1():
         got = training.eval_params(state, cfg.ema)
         for name, theta in state.params.items():
             np.testing.assert_allclose(got[name], theta, rtol=1e-6, atol=1e-7, err_msg=f"t={t}")
+
+
+@pytest.mark.parametrize("grad", training.GRADS)
+def test_the_running_count_is_the_steps_own_right_predictions(data, grad):
+    """Each step's `correct` is Σ [argmax z2 = label] of the logits it trained on (distorted
+    images, its dropout mask), computed here directly by `mlp.forward`; an epoch's running
+    accuracy is their sum over the steps' examples (the last incomplete batch is dropped)."""
+    from jaxcalc import mlp
+    from jaxcalc.training.preprocess import inputs
+
+    cfg = tiny(grad=grad, dropout=0.3, augment="affine", epochs=1)
+    opt = training.make_optimizer(cfg, 8)
+    state0 = training.init_state(cfg, opt, 784, 10)
+    step = jax.jit(training.make_step(cfg, opt, 10))
+    images, labels = jnp.asarray(data.train_images), jnp.asarray(data.train_labels, jnp.int32)
+    key = jax.random.PRNGKey(3)
+    order, keys = training.step.epoch_order(key, 250, cfg.batch_size)  # 7 steps, 26 rows left
+    state, direct, counts = state0, [], []
+    for idx, k in zip(order, keys, strict=True):
+        k_augment, k_dropout = jax.random.split(k)
+        x = inputs(images[idx], cfg.augment, k_augment)
+        keep = 1.0 - cfg.dropout
+        mask = jax.random.bernoulli(k_dropout, keep, (len(idx), cfg.hidden)) / keep
+        z2 = mlp.forward(state.params, x, activation=cfg.activation, hidden_mask=mask)[1].z2
+        direct.append(int(jnp.sum(jnp.argmax(z2, axis=1) == labels[idx])))
+        state, stats = step(state, (images[idx], labels[idx], k))
+        assert stats.correct.dtype == jnp.int32
+        counts.append(int(stats.correct))
+    assert counts == direct and 0 < sum(direct) < 7 * 32
+    epoch = jax.jit(training.make_epoch(training.make_step(cfg, opt, 10), cfg.batch_size))
+    _, stats = epoch(state0, images[:250], labels[:250], key)
+    assert stats.correct.shape == (7,) and stats.correct.tolist() == direct
+    assert training.running_accuracy(stats, cfg.batch_size) == sum(direct) / (7 * 32)
 
 
 def test_each_epoch_visits_a_new_permutation_of_the_training_set():
@@ -457,3 +490,127 @@ def test_train_real_mnist(mnist_dir, tmp_path, capsys):
     assert timings["total"] >= timings["startup"] + timings["train"] + timings["figures"]
     out = capsys.readouterr().out
     assert "test accuracy" in out and f"{timings['total']:.1f} s in all" in out
+
+
+# --------------------------------------------------------------------------- the deskew cache
+
+
+REAL_DESKEW = augment.deskew
+
+
+@pytest.fixture
+def count_deskews(monkeypatch):
+    """How often the deskew cache really deskews (a list, one entry per call); the tests
+    deskew with `REAL_DESKEW` themselves."""
+    from jaxcalc.training import preprocess
+
+    calls = []
+
+    def deskew(images):
+        calls.append(len(images))
+        return REAL_DESKEW(images)
+
+    monkeypatch.setattr(preprocess.augment, "deskew", deskew)
+    return calls
+
+
+def test_deskew_cache_is_used_and_the_same_bits(data, tmp_path, count_deskews):
+    from jaxcalc.training.preprocess import cached_deskew
+
+    images = data.test_images
+    want = np.asarray(REAL_DESKEW(images))
+    first = cached_deskew(images, tmp_path)
+    again = cached_deskew(images, tmp_path)
+    assert count_deskews == [64] and len(list(tmp_path.glob("deskew-*.npz"))) == 1
+    for got in (first, again):
+        assert got.dtype == np.uint8 and np.array_equal(got, want)
+    other = images.copy()
+    other[0, 0, 0] ^= 1  # one pixel: another key, computed afresh
+    cached_deskew(other, tmp_path)
+    assert count_deskews == [64, 64] and len(list(tmp_path.glob("deskew-*.npz"))) == 2
+
+
+@pytest.mark.parametrize("how", ["flipped byte", "truncated", "not a zip", "foreign key", "shape"])
+def test_a_damaged_or_stale_deskew_entry_is_recomputed(how, data, tmp_path, count_deskews):
+    from jaxcalc.training.preprocess import cache_key, cached_deskew
+
+    images = data.test_images
+    want = cached_deskew(images, tmp_path)
+    (path,) = tmp_path.glob("deskew-*.npz")
+    raw = bytearray(path.read_bytes())
+    if how == "flipped byte":
+        raw[len(raw) // 2] ^= 0xFF  # inside the images: the zip's CRC-32 no longer matches
+        path.write_bytes(raw)
+    elif how == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif how == "not a zip":
+        path.write_bytes(b"deskewed images, honest")
+    elif how == "foreign key":  # a good file under the name of other images
+        np.savez(path, images=want, key=np.array(cache_key(images[1:])))
+    else:
+        np.savez(path, images=want[1:], key=np.array(cache_key(images)))
+    got = cached_deskew(images, tmp_path)
+    assert count_deskews == [64, 64] and np.array_equal(got, want)  # computed again
+    assert np.array_equal(cached_deskew(images, tmp_path), want) and len(count_deskews) == 2
+
+
+def test_deskew_cache_keys_on_the_preprocessing_version(data, tmp_path, count_deskews):
+    from jaxcalc.training import preprocess
+
+    preprocess.cached_deskew(data.test_images, tmp_path)
+    key = preprocess.cache_key(data.test_images)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(preprocess, "DESKEW_VERSION", preprocess.DESKEW_VERSION + 1)
+        assert preprocess.cache_key(data.test_images) != key
+        preprocess.cached_deskew(data.test_images, tmp_path)
+    assert len(count_deskews) == 2
+
+
+def test_deskew_cache_keeps_the_most_recent_entries(data, tmp_path, count_deskews, monkeypatch):
+    from jaxcalc.training import preprocess
+
+    monkeypatch.setattr(preprocess, "CACHE_ENTRIES", 2)
+    batches = [data.test_images[i : i + 8] for i in (0, 8, 16)]
+    for images in batches:
+        preprocess.cached_deskew(images, tmp_path)
+    assert len(list(tmp_path.glob("deskew-*.npz"))) == 2
+    preprocess.cached_deskew(batches[2], tmp_path)  # kept
+    preprocess.cached_deskew(batches[0], tmp_path)  # removed: computed again
+    assert len(count_deskews) == 4
+
+
+def test_an_unwritable_deskew_cache_only_costs_the_cache(data, tmp_path, count_deskews):
+    from jaxcalc.training.preprocess import cached_deskew
+
+    folder = tmp_path / "a file"
+    folder.write_text("x")
+    got = cached_deskew(data.test_images, folder)
+    assert np.array_equal(got, np.asarray(REAL_DESKEW(data.test_images)))
+    assert folder.read_text() == "x"
+
+
+def test_fit_with_a_deskew_cache_gives_the_same_run(data, tmp_path, count_deskews):
+    cfg = tiny(deskew=True, epochs=1)
+    plain = training.fit(cfg, tmp_path / "plain", data=data, progress=False)
+    cache = tmp_path / "cache"
+    first = training.fit(cfg, tmp_path / "a", data=data, progress=False, cache=cache)
+    second = training.fit(cfg, tmp_path / "b", data=data, progress=False, cache=cache)
+    assert len(count_deskews) == 2  # plain and the first; the second read the cache
+    for result in (first, second):
+        for split in ("train_images", "val_images", "test_images"):
+            assert np.array_equal(getattr(result.data, split), getattr(plain.data, split))
+        assert without_seconds(result.metrics["history"]) == without_seconds(
+            plain.metrics["history"]
+        )
+        for a, b in zip(leaves(result.params), leaves(plain.params), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_fit_draws_the_figures_beside_the_final_evaluation(data, tmp_path):
+    result = training.fit(tiny(epochs=1), tmp_path, data=data, progress=False, figures=True)
+    for name in FIGURES:
+        assert (tmp_path / name).stat().st_size > 1000
+    timings = result.metrics["timings"]
+    assert list(timings) == list(training.loop.TIMINGS) and timings["figures"] > 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["timings"] == timings
+    assert (tmp_path / training.CHECKPOINT).is_file()  # the last one, waited for

@@ -104,8 +104,8 @@ def _compile_epoch(
 
     def run_epoch(e: int) -> None:
         nonlocal state
-        state, losses = compiled(state, images, labels, key(e))
-        losses.block_until_ready()
+        state, stats = compiled(state, images, labels, key(e))
+        jax.block_until_ready(stats)
 
     return run_epoch
 
@@ -165,8 +165,8 @@ def compile_manual_loop(job: Job, row: Row) -> EpochRunner:
     def run_epoch(e: int) -> None:
         nonlocal state
         for idx in _batches(job, e):
-            state, loss = compiled(state, images, labels, idx, key)
-        loss.block_until_ready()
+            state, stats = compiled(state, images, labels, idx, key)
+        jax.block_until_ready(stats)
 
     return run_epoch
 
@@ -181,8 +181,8 @@ def run_manual_nojit(job: Job, row: Row) -> None:
         for i in range(n + 1):  # step 0 is the warm-up
             job.progress(f"  {row.impl}: step {i + 1}/{n + 1}{' (warm-up)' * (i == 0)}")
             start = time.perf_counter()
-            state, loss = loop_step(state, images, labels, batches[i % len(batches)], key)
-            loss.block_until_ready()
+            state, stats = loop_step(state, images, labels, batches[i % len(batches)], key)
+            jax.block_until_ready(stats)
             times.append(time.perf_counter() - start)
     row.epoch_seconds = [t * job.steps for t in times[1:]]
     row.extrapolated, row.note = True, f"extrapolated from {n} steps"

@@ -27,9 +27,10 @@ def run_gradcheck(args: argparse.Namespace) -> int:
     import jax
 
     from jaxcalc.bench import gradcheck as bench
-    from jaxcalc.bench.harness import machine, progress_to_stderr
     from jaxcalc.bench.report import machine_line
+    from jaxcalc.cli import progress_to_stderr
     from jaxcalc.cli.bench import write_outputs
+    from jaxcalc.machine import describe
     from jaxcalc.validation import InputError
 
     other = [
@@ -66,7 +67,7 @@ def run_gradcheck(args: argparse.Namespace) -> int:
                 + [f"  {m}" for m in misses]
             )
         )
-    print(machine_line(machine(jax.devices("cpu")[0])))
+    print(machine_line(describe(jax.devices("cpu")[0])))
     out = {
         "results": [r._asdict() for r in results],
         "scores": [s._asdict() for s in scores],

@@ -11,7 +11,7 @@ from jaxcalc.cli import nonnegative_int, positive_float, positive_int_at_most
 from jaxcalc.mlp import HIDDEN_ACTIVATIONS, LOSSES
 
 DEFAULT_OUT = "runs/hessian"
-SPECTRUM_ONLY = ("checkpoint", "top", "trace", "density", "ggn", "samples", "runs")
+SPECTRUM_ONLY = ("checkpoint", "top", "tol", "trace", "density", "ggn", "samples", "runs")
 SHARPNESS_ONLY = ("lr", "steps", "every", "hidden", "activation", "loss")
 #: Caps on the sizes: beyond them a run would only take hours or exhaust memory.
 IMAGES, PRODUCTS, GD_STEPS, HIDDEN = 60_000, 100_000, 1_000_000, 100_000
@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "By default: the spectrum of the Hessian H of the training loss (mean over "
             "--examples training images, as the run saw them) at the network of --checkpoint "
             "(or a fresh one), from hand-written Hessian-vector products: the --top "
-            "eigenvalues by Lanczos, --trace by Hutchinson's estimator, --density by "
+            "eigenvalues by Lanczos, each ± its residual bound (an eigenvalue lies within it; "
+            "--tol: Lanczos continues until every bound is within TOL), --trace by "
+            "Hutchinson's estimator, --density by "
             "stochastic Lanczos quadrature, and with --ggn the same for the Gauss-Newton G. "
             "Writes hessian.json, density.png and saliency.png (the input Jacobian of a few "
             "test digits) to --out. With --sharpness: full-batch gradient descent on a fixed "
@@ -43,7 +45,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--trace", action="store_true", help="Hutchinson's trace estimate and its standard error")
     add("--density", action="store_true", help="spectral density by Lanczos quadrature")
     add("--ggn", action="store_true", help="the Gauss-Newton G too, beside H")
-    add("--lanczos-steps", type=cap(10_000), metavar="M", help="(default max(20, 2K + 10))")
+    add(
+        "--lanczos-steps",
+        type=cap(10_000),
+        metavar="M",
+        help="(default max(20, 2K + 10); with --tol the cap, default max(200, 2K + 10))",
+    )
+    add(
+        "--tol",
+        type=positive_float,
+        metavar="TOL",
+        help="continue Lanczos until each eigenvalue's bound is at most TOL (exit 1 if the cap "
+        "comes first)",
+    )
     add("--samples", type=cap(PRODUCTS), default=samples, help=f"trace probes (default {samples})")
     add("--runs", type=cap(1000), default=runs, help=f"density: Lanczos runs (default {runs})")
     add("--batch-size", type=cap(IMAGES), default=2000, help="rows per chunk (default 2000)")
@@ -129,7 +143,7 @@ def run_spectrum(args: argparse.Namespace) -> int:
 
     params, cfg, source = _network(args)
     n_params = sum(int(p.size) for p in params.values())
-    lanczos_steps(n_params, args.top, args.lanczos_steps)  # refused before any work
+    lanczos_steps(n_params, args.top, args.lanczos_steps, tol=args.tol is not None)  # up front
     lanczos_steps(n_params, 1, hessian.DENSITY_STEPS)  # the density's runs
     n = args.examples or 10_000
     d = data.load(cfg.dataset, data_dir=args.data_dir, val_size=cfg.val_size, val_fold=cfg.val_fold)
@@ -153,7 +167,7 @@ def run_spectrum(args: argparse.Namespace) -> int:
     spectra = hessian.spectrum(
         params, x, y, activation=cfg.activation, top=args.top, trace=args.trace,
         density=args.density, ggn=args.ggn, key=jax.random.key(args.seed),
-        lanczos_steps=args.lanczos_steps, samples=args.samples, runs=args.runs,
+        lanczos_steps=args.lanczos_steps, tol=args.tol, samples=args.samples, runs=args.runs,
         batch_size=args.batch_size, progress=progress_to_stderr,
     )  # fmt: skip
     x_test, images, test_labels = hessian.test_examples(d)
@@ -176,9 +190,11 @@ def spectrum_table(info: dict[str, Any], spectra: dict[str, dict[str, Any]]) -> 
     from jaxcalc.bench.report import aligned_rows
 
     names = list(spectra)
-    rows = [(f"λ{i + 1}", *(f"{spectra[n]['top'][i]:.6g}" for n in names), "") for i in
-            range(len(spectra["H"]["top"]))]  # fmt: skip
-    rows.append(("Lanczos s", *(f"{spectra[n]['top_seconds']:.2f}" for n in names), ""))
+    bound = lambda s, i: f"{s['top'][i]:.6g} ± {s['top_bounds'][i]:.1g}"  # noqa: E731
+    rows = [(f"λ{i + 1}", *(bound(spectra[n], i) for n in names), "± residual bound" * (i == 0))
+            for i in range(len(spectra["H"]["top"]))]  # fmt: skip
+    steps = (f"{spectra[n]['lanczos_steps']}, {spectra[n]['top_seconds']:.2f} s" for n in names)
+    rows.append(("Lanczos", *steps, "steps, seconds"))
     if "trace" in spectra["H"]:
         cell = lambda t: f"{t['estimate']:.5g} ± {t['stderr']:.2g}"  # noqa: E731
         rows.append(("trace", *(cell(spectra[n]["trace"]) for n in names), "± 1 standard error"))

@@ -7,7 +7,6 @@ import importlib
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 import jax
@@ -40,10 +39,10 @@ from jaxcalc.training import (
 )
 from jaxcalc.training.checkpoint import resume_advice
 from jaxcalc.training.config import KERNELS
+from jaxcalc.training.loop import FIGURES
 from jaxcalc.validation import RunError
 
 PROG = "jaxcalc train"
-FIGURES = "jaxcalc.plots.training"  # the figures' module (matplotlib): imported when needed
 
 
 def _default(name: str) -> str:
@@ -110,8 +109,9 @@ def register(subparsers) -> None:
     add(
         "--no-compile-cache",
         action="store_true",
-        help="do not keep compiled programs in $XDG_CACHE_HOME/jaxcalc (default ~/.cache/"
-        "jaxcalc), where a second run of the same configuration finds them",
+        help="do not keep compiled programs, nor the deskewed images, in $XDG_CACHE_HOME/"
+        "jaxcalc (default ~/.cache/jaxcalc), where a second run of the same configuration "
+        "finds them",
     )
     add(
         "--devices",
@@ -144,8 +144,10 @@ def run(args: argparse.Namespace) -> int:
     options += ("augment", "ema", "deskew", "val_size", "val_fold", "train_limit")
     cfg = default_config(args.dataset, **{k: getattr(args, k) for k in options})
     out = check_writable(args.out or Path("runs") / cfg.dataset, "--out", folder=True)
+    cache = None
     if not args.no_compile_cache:
         compile_cache.enable()
+        cache = compile_cache.default_folder() / "deskewed"
     multi = (args.coordinator_address, args.num_processes, args.process_id)
     if processes.wanted(*multi):
         supervisor = os.environ.get(processes.WORKER)  # set in a worker of `supervise`
@@ -155,11 +157,20 @@ def run(args: argparse.Namespace) -> int:
         if supervisor is not None:
             die_with_parent(int(supervisor))
         processes.join(*multi, timeout=args.join_timeout)
-    if not args.no_figures:  # import matplotlib while the data loads and the programs compile
+    figures = not args.no_figures
+    if figures:  # import matplotlib while the data loads and the programs compile
         threading.Thread(target=importlib.import_module, args=(FIGURES,), daemon=True).start()
     startup = seconds_since_start()
     try:
-        result = fit(cfg, out, data_dir=args.data_dir, resume=args.resume, devices=args.devices)
+        result = fit(
+            cfg,
+            out,
+            data_dir=args.data_dir,
+            resume=args.resume,
+            devices=args.devices,
+            figures=figures,
+            cache=cache,
+        )
     except Diverged as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
@@ -175,27 +186,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: {stopped}; {where}", file=sys.stderr)
         return 143 if isinstance(e, Terminated) else 130
     if jax.process_index() == 0:
-        report(result, out, startup, figures=not args.no_figures)
+        report(result, out, startup)
     return 0
 
 
-def report(result, out: Path, startup: float, *, figures: bool) -> None:
-    """Draw the figures, complete `metrics.json`'s timings, and print the final line."""
-    t0 = time.perf_counter()
-    if figures:
-        d = result.data
-        importlib.import_module(FIGURES).save_training_figures(
-            out,
-            result.metrics["history"],
-            d.test_images,
-            d.test_labels,
-            result.test_predictions,
-            result.params["W1"],
-            d.classes,
-        )
+def report(result, out: Path, startup: float) -> None:
+    """Complete `metrics.json`'s timings (start-up, the whole command) and print the final
+    line (`fit` drew the figures)."""
     m = result.metrics
-    timings = {"startup": startup, **m["timings"], "figures": time.perf_counter() - t0}
-    m["timings"] = {**timings, "total": seconds_since_start()}
+    m["timings"] = {"startup": startup, **m["timings"], "total": seconds_since_start()}
     write_json(out / "metrics.json", m)
     print(
         f"test accuracy {100 * m['test_accuracy']:.2f}% after {len(m['history'])} epochs: "

@@ -32,6 +32,7 @@ Modules: `layout` (block shapes, precision, padding), `adam` (the update of one 
 
 from jaxcalc.fused.adam import Group, Hyper, advance, coefficient_table
 from jaxcalc.fused.batch import Source, resident
+from jaxcalc.fused.head import Tally
 from jaxcalc.fused.layout import (
     PRECISIONS,
     UNIT_ROUNDOFF,
@@ -52,6 +53,7 @@ __all__ = [
     "Hyper",
     "Layout",
     "Source",
+    "Tally",
     "advance",
     "coefficient_table",
     "default_blocks",

@@ -12,7 +12,8 @@ Grid (Hp / bh,): program j owns hidden block j. Looping over the batch in blocks
     dL/dW2[j] = h1[:, j]ᵀ dL/dz2     dL/db1[j] = Σ_rows dL/dz1     dL/db2 = Σ_rows dL/dz2
 
 then updates W2[j] and b1[j] with their moments (`jaxcalc.fused.adam`); program 0 alone also
-updates b2 and writes the loss L = −1/B Σ y log softmax(z2) into the epoch's losses. Every
+updates b2 and writes the loss L = −1/B Σ y log softmax(z2) and the count of rows with
+argmax z2 = label into the epoch's `Tally` (the running train accuracy). Every
 program computes the same softmax (a few KB): cheaper than another kernel. No program reads
 what another writes: b2 is read only by kernel 1 and by program 0 here, each W2 and b1 block
 only by its own program.
@@ -25,6 +26,7 @@ nothing to the loss, hence nothing to any gradient.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +37,27 @@ from jaxcalc.fused import adam
 from jaxcalc.fused.batch import Reader, Source, source_specs
 from jaxcalc.fused.call import each, pallas_call, shapes
 from jaxcalc.fused.layout import Layout
+
+
+class Tally(NamedTuple):
+    """What each step of an epoch writes at its index i: its loss and how many of its rows its
+    logits classified right (padded rows are not counted)."""
+
+    losses: jax.Array  # (steps,) float32
+    correct: jax.Array  # (steps,) int32
+
+
+def correct_predictions(
+    z2: jax.Array, labels: jax.Array, row0: jax.Array, layout: Layout
+) -> jax.Array:
+    """How many rows of a block starting at `row0` are real (not padding) and have argmax z2
+    over the real logit columns equal to their label (int32; the first maximum, as
+    `jnp.argmax`)."""
+    col = jnp.arange(z2.shape[1])[None, :]
+    z = jnp.where(col < layout.n_out, z2, -jnp.inf)
+    real = row0 + jnp.arange(z2.shape[0]) < layout.batch
+    hit = (jax.lax.argmax(z, 1, jnp.int32) == labels) & real
+    return jnp.sum(hit.astype(jnp.int32))
 
 
 def softmax_cross_entropy(
@@ -63,10 +86,10 @@ def _head_kernel(
     source: Source,
     part_ref,
     h_ref,
-    losses_in_ref,  # unread: aliased to losses_ref, the same buffer
+    tally_in: Tally,  # unread: aliased to tally, the same buffers
     state: dict[str, adam.Group],
     dz1_ref,
-    losses_ref,
+    tally: Tally,
     new_state: dict[str, adam.Group],
     *,
     layout: Layout,
@@ -79,22 +102,25 @@ def _head_kernel(
     w2 = state["W2"].theta[...]  # the old W2 block, read before it is updated
 
     def batch_block(c, carry):
-        dw2, db1, db2, xent = carry
+        dw2, db1, db2, xent, right = carry
         rows = pl.ds(c * bb, bb)
         z2 = jax.lax.fori_loop(
             0, n_parts, lambda i, z: z + part_ref[i, rows, :], jnp.zeros((bb, op), jnp.float32)
         )
         labels = src.labels(src.rows(c * bb, bb))
         dz2, xent_c = softmax_cross_entropy(z2, labels, c * bb, layout, smoothing)
+        right = right + correct_predictions(z2, labels, c * bb, layout)
         h1 = h_ref[rows, :]
         dz1 = bl.dot(dz2, w2, trans_b=True) * activations.relu_grad_from_output(h1)
         dz1_ref[rows, :] = dz1
         dw2 = dw2 + bl.dot(h1, dz2, trans_a=True)
-        return dw2, db1 + jnp.sum(dz1, axis=0), db2 + jnp.sum(dz2, axis=0), xent + xent_c
+        db1, db2 = db1 + jnp.sum(dz1, axis=0), db2 + jnp.sum(dz2, axis=0)
+        return dw2, db1, db2, xent + xent_c, right
 
     zeros = (jnp.zeros(w2.shape, jnp.float32), jnp.zeros(w2.shape[:1], jnp.float32))
     init = (*zeros, jnp.zeros((op,), jnp.float32), jnp.zeros((), jnp.float32))
-    dw2, db1, db2, xent = jax.lax.fori_loop(0, layout.b_pad // bb, batch_block, init)
+    init += (jnp.zeros((), jnp.int32),)
+    dw2, db1, db2, xent, right = jax.lax.fori_loop(0, layout.b_pad // bb, batch_block, init)
     coefs = adam.at(coefs_ref, src.step)
     adam.store(new_state["W2"], adam.update(adam.load(state["W2"]), dw2, coefs, hyper))
     adam.store(new_state["b1"], adam.update(adam.load(state["b1"]), db1, coefs, hyper))
@@ -102,7 +128,8 @@ def _head_kernel(
     @pl.when(pl.program_id(0) == 0)
     def _():
         adam.store(new_state["b2"], adam.update(adam.load(state["b2"]), db2, coefs, hyper))
-        losses_ref[src.step] = -xent / layout.batch
+        tally.losses[src.step] = -xent / layout.batch
+        tally.correct[src.step] = right
 
 
 HEAD_NAMES = ("W2", "b1", "b2")  # the parameters kernel 2 updates
@@ -114,19 +141,19 @@ def head(
     source: Source,
     part: jax.Array,
     h1: jax.Array,
-    losses: jax.Array,
+    tally: Tally,
     groups: dict[str, adam.Group],
     layout: Layout,
     hyper: adam.Hyper,
     *,
     smoothing: float = 0.0,
     interpret: bool = False,
-) -> tuple[jax.Array, jax.Array, dict[str, adam.Group]]:
-    """(dL/dz1 (Bp, Hp), `losses` with this step's loss at index `step`, the updated groups
-    of "W2", "b1", "b2").
+) -> tuple[jax.Array, Tally, dict[str, adam.Group]]:
+    """(dL/dz1 (Bp, Hp), `tally` with this step's loss and count of right predictions at
+    index `step`, the updated groups of "W2", "b1", "b2").
 
     `groups[name]`: the parameter's `adam.Group`, padded (other names are ignored); they
-    and `losses` are updated in place (`input_output_aliases`) when the caller donates them.
+    and `tally` are updated in place (`input_output_aliases`) when the caller donates them.
     """
     bh, bp, op = layout.blocks.hidden, layout.b_pad, layout.o_pad
     state = {name: groups[name] for name in HEAD_NAMES}
@@ -136,7 +163,7 @@ def head(
         "b2": pl.BlockSpec((op,), lambda j: (0,)),
     }
     state_specs = {name: each(block[name], group) for name, group in state.items()}
-    dz1, losses, state = pallas_call(
+    dz1, tally, state = pallas_call(
         functools.partial(_head_kernel, layout=layout, hyper=hyper, smoothing=smoothing),
         inputs={
             "step": (step, pl.no_block_spec),
@@ -144,7 +171,7 @@ def head(
             "source": (source, source_specs(source)),
             "part": (part, pl.BlockSpec(part.shape, lambda j: (0, 0, 0))),  # every partial logit
             "h1": (h1, pl.BlockSpec((bp, bh), lambda j: (0, j))),  # h1 columns of block j
-            "losses": (losses, pl.no_block_spec),  # the epoch's losses
+            "tally": (tally, each(pl.no_block_spec, tally)),  # the epoch's losses and counts
             "state": (state, state_specs),
         },
         outputs={
@@ -152,13 +179,13 @@ def head(
                 jax.ShapeDtypeStruct((bp, layout.h_pad), jnp.float32),
                 pl.BlockSpec((bp, bh), lambda j: (0, j)),  # dL/dz1 columns of block j
             ),
-            "losses": (shapes(losses), pl.no_block_spec),
+            "tally": (shapes(tally), each(pl.no_block_spec, tally)),
             "state": (shapes(state), state_specs),
         },
-        in_place=("losses", "state"),
+        in_place=("tally", "state"),
         grid=(layout.h_pad // bh,),
         compiler_params=layout.blocks.compiler_params(interpret=interpret),
         interpret=interpret,
         name="fused_head",
     )
-    return dz1, losses, state
+    return dz1, tally, state

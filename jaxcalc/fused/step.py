@@ -5,7 +5,8 @@
     update_w1    kernel 3: dL/dW1 = xᵀ dL/dz1 tile by tile; Adam on W1
 
 Step i reads its batch from a `batch.Source`, its Adam coefficients from row i of the
-epoch's table (`adam.coefficient_table`) and writes its loss to `losses[i]`: between the
+epoch's table (`adam.coefficient_table`) and writes its loss and its count of right
+predictions at index i of the epoch's `head.Tally`: between the
 kernels XLA has nothing left to do but count i (and, when the images are distorted, make
 the batch). Per step kernels 2 and 3 read and write each parameter, both moments and the
 average once; kernel 1 reads W1 once per batch block (`forward`), W2 and the biases once
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 from jaxcalc.fused import adam
 from jaxcalc.fused.batch import Source
 from jaxcalc.fused.forward import forward
-from jaxcalc.fused.head import head
+from jaxcalc.fused.head import Tally, head
 from jaxcalc.fused.layout import Layout, pad_tree, unpad_tree
 from jaxcalc.fused.update import update_w1
 from jaxcalc.validation import InputError
@@ -73,30 +74,31 @@ def from_groups(g: dict[str, adam.Group]) -> FusedState:
     return FusedState(tree("theta"), tree("m"), tree("v"), avg)
 
 
-Step = Callable[[FusedState, Source, jax.Array, jax.Array, jax.Array], tuple[FusedState, jax.Array]]
+Step = Callable[[FusedState, Source, jax.Array, jax.Array, Tally], tuple[FusedState, Tally]]
 
 
 def make_fused_step(
     layout: Layout, hyper: adam.Hyper, *, smoothing: float = 0.0, interpret: bool = False
 ) -> Step:
-    """`(state, source, coefs, i, losses) -> (state, losses)`: update i of an epoch.
+    """`(state, source, coefs, i, tally) -> (state, tally)`: update i of an epoch.
 
     `source`: the batch (`batch.Source`); `coefs`: the epoch's (steps, `adam.N_COEFS`) table
-    of Adam coefficients; `i`: (1,) int32, the step's index into it and into `losses`
-    (steps,), where the step writes its loss. `smoothing`: label smoothing ε (targets
+    of Adam coefficients; `i`: (1,) int32, the step's index into it and into `tally`
+    (`head.Tally`, each (steps,)), where the step writes its loss and how many rows its
+    logits classified right. `smoothing`: label smoothing ε (targets
     (1 − ε) one-hot + ε / O). `interpret`: run the kernels in Pallas's interpret mode (any
     device, slowly) instead of compiling them with Triton (a GPU).
     """
     layout.blocks.check()
 
-    def step(state: FusedState, source: Source, coefs, i, losses) -> tuple[FusedState, jax.Array]:
+    def step(state: FusedState, source: Source, coefs, i, tally: Tally) -> tuple[FusedState, Tally]:
         h1, part = forward(i, source, state.params, layout, interpret=interpret)
         g = groups(state)
-        dz1, losses, g_head = head(
-            i, coefs, source, part, h1, losses, g, layout, hyper,
+        dz1, tally, g_head = head(
+            i, coefs, source, part, h1, tally, g, layout, hyper,
             smoothing=smoothing, interpret=interpret,
         )  # fmt: skip
         w1 = update_w1(i, coefs, source, dz1, g["W1"], layout, hyper, interpret=interpret)
-        return from_groups({**g_head, "W1": w1}), losses
+        return from_groups({**g_head, "W1": w1}), tally
 
     return step

@@ -28,6 +28,8 @@ from jaxcalc.mlp.network import (
     loss_and_grad,
     loss_and_grad_autodiff,
     loss_fn,
+    loss_grad_and_logits,
+    loss_grad_and_logits_autodiff,
     predict,
 )
 from jaxcalc.mlp.second_order import (
@@ -61,5 +63,7 @@ __all__ = [
     "loss_and_grad",
     "loss_and_grad_autodiff",
     "loss_fn",
+    "loss_grad_and_logits",
+    "loss_grad_and_logits_autodiff",
     "predict",
 ]

@@ -31,7 +31,7 @@ import numpy as np
 
 from jaxcalc.activations import ACTIVATIONS, softmax
 from jaxcalc.losses import cross_entropy, cross_entropy_grad, mse, mse_grad, one_hot_targets
-from jaxcalc.validation import InputError, check_choice, check_positive_int
+from jaxcalc.validation import InputError, check_choice, check_positive_int, check_rows
 
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu", "tanh")
 LOSSES = ("cross_entropy", "mse")
@@ -140,6 +140,7 @@ def _check_params_x(params: Params, x: jax.Array, hidden_mask: jax.Array | None)
         raise InputError(f"params must share one float dtype, got {sorted(map(str, dtypes))}")
     if x.ndim != 2 or x.shape[1] != W1.shape[0]:
         raise InputError(f"x must have shape (n, {W1.shape[0]}) to match W1, got {x.shape}")
+    check_rows("x", x.shape, what="example (row)")
     if x.dtype != W1.dtype:
         raise InputError(
             f"x has dtype {x.dtype} but params {W1.dtype}; cast x, or build params with "
@@ -318,11 +319,33 @@ def loss_and_grad(
     `y`: integer labels (n,), or (n, n_out) one-hot / soft / regression targets.
     Returns `(loss, grads)` with grads shaped like params.
     """
+    value, grads, _ = loss_grad_and_logits(
+        params, x, y, activation=activation, loss=loss, output=output, hidden_mask=hidden_mask
+    )
+    return value, grads
+
+
+def loss_grad_and_logits(
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    activation: str = "sigmoid",
+    loss: str = "cross_entropy",
+    output: str = "sigmoid",
+    hidden_mask: jax.Array | None = None,
+) -> tuple[jax.Array, Params, jax.Array]:
+    """`loss_and_grad` and the logits of its own forward pass: `(loss, grads, z2 (n, n_out))`.
+
+    The network's predictions on the batch, argmax z2 (through `hidden_mask` when given),
+    come with the gradient at no extra cost: a training step counts them for its running
+    accuracy without a second forward pass.
+    """
     net = Net(activation, loss, output)
     params, x, y, hidden_mask = check_args(net, params, x, y, hidden_mask)
     _, cache = forward_unchecked(net, params, x, hidden_mask)
     grads = backward_unchecked(net, params, cache, y, hidden_mask)
-    return _loss_value(net, cache, y), grads
+    return _loss_value(net, cache, y), grads, cache.z2
 
 
 def loss_fn(
@@ -358,6 +381,29 @@ def loss_and_grad_autodiff(
     )
 
 
+def loss_grad_and_logits_autodiff(
+    params: Params,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    activation: str = "sigmoid",
+    loss: str = "cross_entropy",
+    output: str = "sigmoid",
+    hidden_mask: jax.Array | None = None,
+) -> tuple[jax.Array, Params, jax.Array]:
+    """The twin of `loss_grad_and_logits`: `jax.value_and_grad` of the loss with the logits
+    z2 as its auxiliary output."""
+    net = Net(activation, loss, output)
+    params, x, y, hidden_mask = check_args(net, params, x, y, hidden_mask)
+
+    def loss_and_logits(p: Params) -> tuple[jax.Array, jax.Array]:
+        _, cache = forward_unchecked(net, p, x, hidden_mask)
+        return _loss_value(net, cache, y), cache.z2
+
+    (value, z2), grads = jax.value_and_grad(loss_and_logits, has_aux=True)(params)
+    return value, grads, z2
+
+
 # --------------------------------------------------------------------------- predict
 
 
@@ -388,5 +434,7 @@ __all__ = [
     "loss_and_grad",
     "loss_and_grad_autodiff",
     "loss_fn",
+    "loss_grad_and_logits",
+    "loss_grad_and_logits_autodiff",
     "predict",
 ]

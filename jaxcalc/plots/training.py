@@ -20,14 +20,22 @@ from jaxcalc.plots import PlainLogFormatter, save
 FIGURES = ("curves.png", "confusion.png", "misclassified.png", "weights.png")
 
 
+#: The accuracies of an epoch's record drawn beside each other, and their legends.
+ACCURACIES = (
+    ("train_running_accuracy", "train (running, on the epoch's distorted batches)"),
+    ("val_accuracy", "validation"),
+)
+
+
 def curves_figure(history: Sequence[dict]) -> plt.Figure:
-    """Mean training loss per epoch (left) and train / validation accuracy (right)."""
+    """Mean training loss per epoch (left) and the running train accuracy (the steps' own
+    predictions during the epoch) and validation accuracy (after it) as error rates (right)."""
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax_loss.plot(epochs, [h["loss"] for h in history], "o-", ms=3)
     ax_loss.set_yscale("log")
     ax_loss.set_title("training loss (mean over the epoch)")
-    for key, label in (("train_accuracy", "train (undistorted)"), ("val_accuracy", "validation")):
+    for key, label in ACCURACIES:
         values = [h.get(key) for h in history]
         if all(v is not None for v in values):
             ax_acc.plot(epochs, [100 * (1 - v) for v in values], "o-", ms=3, label=label)
@@ -154,13 +162,22 @@ def save_training_figures(
     W1: np.ndarray,
     classes: Sequence[str],
 ) -> list[Path]:
-    """Write `FIGURES` (curves, confusion, misclassified, weights) into `out_dir`."""
+    """Write `FIGURES` (curves, confusion, misclassified, weights) into `out_dir`.
+
+    `test_predictions` may be a JAX array still being computed: the figures that need none
+    (curves, weights) are drawn first, and it is waited for only then.
+    """
     out_dir = Path(out_dir)
+    paths = {
+        "curves.png": save(curves_figure(history), out_dir / "curves.png"),
+        "weights.png": save(weights_figure(W1, side=test_images.shape[1]), out_dir / "weights.png"),
+    }
     labels, predictions = np.asarray(test_labels, int), np.asarray(test_predictions, int)
-    figures = (
-        curves_figure(history),
-        confusion_figure(labels, predictions, classes),
-        misclassified_figure(test_images, labels, predictions, classes),
-        weights_figure(W1, side=test_images.shape[1]),
+    paths["confusion.png"] = save(
+        confusion_figure(labels, predictions, classes), out_dir / "confusion.png"
     )
-    return [save(fig, out_dir / name) for fig, name in zip(figures, FIGURES, strict=True)]
+    paths["misclassified.png"] = save(
+        misclassified_figure(test_images, labels, predictions, classes),
+        out_dir / "misclassified.png",
+    )
+    return [paths[name] for name in FIGURES]

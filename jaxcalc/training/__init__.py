@@ -25,9 +25,10 @@ from jaxcalc.training.config import (
     Config,
     default_config,
 )
-from jaxcalc.training.loop import TRAIN_EVAL_SIZE, Diverged, Result, fit
+from jaxcalc.training.loop import Diverged, Result, fit
 from jaxcalc.training.parallel import BATCH_AXIS, check_batch, make_mesh, replicate
 from jaxcalc.training.step import (
+    StepStats,
     TrainState,
     eval_params,
     fresh_state,
@@ -38,6 +39,7 @@ from jaxcalc.training.step import (
     make_predict,
     make_step,
     run_keys,
+    running_accuracy,
     weight_decay,
 )
 
@@ -49,10 +51,10 @@ __all__ = [
     "GRADS",
     "OPTIMIZERS",
     "SCHEDULES",
-    "TRAIN_EVAL_SIZE",
     "Config",
     "Diverged",
     "Result",
+    "StepStats",
     "TrainState",
     "check_batch",
     "default_config",
@@ -70,6 +72,7 @@ __all__ = [
     "read_checkpoint",
     "replicate",
     "run_keys",
+    "running_accuracy",
     "save_checkpoint",
     "weight_decay",
 ]

@@ -101,25 +101,26 @@ def compare(
         )
 
         @jax.jit
-        def fused_step(fs, losses, i, images, labels, key):
+        def fused_step(fs, tally, i, images, labels, key):
             source = batch_inputs(cfg, layout, images, labels, key)
-            return step(fs, source, coefs, i, losses)
+            return step(fs, source, coefs, i, tally)
 
         rng = np.random.default_rng(seed)
         state, fs = start, to_fused(start, layout)
-        losses, xla_losses = jnp.zeros(steps, jnp.float32), []
+        tally = fused.Tally(jnp.zeros(steps, jnp.float32), jnp.zeros(steps, jnp.int32))
+        xla_losses = []
         for i in range(steps):
             images = jnp.asarray(rng.integers(0, 256, (cfg.batch_size, n_in), dtype=np.uint8))
             labels = jnp.asarray(rng.integers(0, classes, cfg.batch_size).astype(np.int32))
             key = jax.random.PRNGKey(i)
-            state, loss = xla_step(state, (images, labels, key))
-            xla_losses.append(float(loss))
-            fs, losses = fused_step(fs, losses, jnp.array([i], jnp.int32), images, labels, key)
+            state, stats = xla_step(state, (images, labels, key))
+            xla_losses.append(float(stats.loss))
+            fs, tally = fused_step(fs, tally, jnp.array([i], jnp.int32), images, labels, key)
             if i == 0:  # Adam's m after one step: (1 − β₁) times the first gradient
                 mine = from_fused(fs, state, layout, 0).opt_state
                 gradient_error = _relative(*(adam_state(s).mu for s in (mine, state.opt_state)))
     want = np.array(xla_losses)
-    loss_error = float(np.max(np.abs(np.asarray(losses) - want) / np.abs(want)))
+    loss_error = float(np.max(np.abs(np.asarray(tally.losses) - want) / np.abs(want)))
     got = from_fused(fs, state, layout, 0)
     u = max(UNIT_ROUNDOFF[blocks.precision], UNIT_ROUNDOFF[reference])
     return Comparison(

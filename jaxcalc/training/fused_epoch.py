@@ -1,6 +1,6 @@
 """The fused epoch: the training run's adaptor to `jaxcalc.fused`, for `jaxcalc train
 --kernel fused` and `jaxcalc bench --impl fused-scan`, with the XLA epoch's signature
-`(TrainState, images, labels, key) -> (TrainState, losses)`.
+`(TrainState, images, labels, key) -> (TrainState, StepStats)`.
 
 - `options`: whether the fused step runs `cfg` here (`check_config`, the platform, Pallas's
   Triton backend), its block shapes and interpret mode, from the environment, read once;
@@ -40,10 +40,16 @@ import jax
 import jax.numpy as jnp
 
 from jaxcalc import fused, optim
-from jaxcalc.fused import Blocks, FusedState, Layout, Source
+from jaxcalc.fused import Blocks, FusedState, Layout, Source, Tally
 from jaxcalc.training.config import Config
 from jaxcalc.training.preprocess import inputs
-from jaxcalc.training.step import TrainState, epoch_order, learning_rate, weight_decay
+from jaxcalc.training.step import (
+    StepStats,
+    TrainState,
+    epoch_order,
+    learning_rate,
+    weight_decay,
+)
 from jaxcalc.validation import InputError
 
 INTERPRET_ENV = "JAXCALC_PALLAS_INTERPRET"  # "1": run the kernels in interpret mode off a GPU
@@ -189,7 +195,8 @@ def make_fused_epoch(
     interpret: bool,
     unroll: int = 1,
 ) -> Callable:
-    """One epoch `(state, images, labels, key) -> (state, losses per step)` by the fused step.
+    """One epoch `(state, images, labels, key) -> (state, StepStats)` by the fused step (each
+    step's loss and count of right predictions, written by the `head` kernel).
 
     `total_steps`: the updates of the whole run (the learning-rate schedule's length, as
     for `training.make_optimizer`); `blocks`, `interpret`: the kernels' (`options`);
@@ -210,17 +217,18 @@ def make_fused_epoch(
         source = fused.resident(images, labels, order, layout) if cfg.augment == "none" else None
 
         def body(carry, xs):
-            fs, losses, i = carry
+            fs, tally, i = carry
             batch = source
             if batch is None:  # XLA makes the step's batch: distortions
                 idx, k = xs
                 batch = batch_inputs(cfg, layout, images[idx], labels[idx], k)
-            fs, losses = step(fs, batch, coefs, i, losses)
-            return (fs, losses, i + 1), None
+            fs, tally = step(fs, batch, coefs, i, tally)
+            return (fs, tally, i + 1), None
 
-        init = (to_fused(state, layout), jnp.zeros(steps, jnp.float32), jnp.zeros(1, jnp.int32))
+        tally = Tally(jnp.zeros(steps, jnp.float32), jnp.zeros(steps, jnp.int32))
+        init = (to_fused(state, layout), tally, jnp.zeros(1, jnp.int32))
         xs = (order, keys) if source is None else None
-        (fs, losses, _), _ = jax.lax.scan(body, init, xs, length=steps, unroll=unroll)
-        return from_fused(fs, state, layout, steps), losses
+        (fs, tally, _), _ = jax.lax.scan(body, init, xs, length=steps, unroll=unroll)
+        return from_fused(fs, state, layout, steps), StepStats(tally.losses, tally.correct)
 
     return epoch

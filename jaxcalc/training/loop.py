@@ -8,16 +8,23 @@
   (`fused_epoch.make_fused_epoch`, its options read before any data is loaded); on a GPU
   the scan runs `GPU_UNROLL` steps per loop iteration;
 - epochs: one call of the compiled scan each; a non-finite loss stops the run; then the
-  epoch's scores (the validation split and a slice of the training set), and its
+  epoch's record: its mean loss, its running train accuracy (what the steps' own
+  predictions got right on the epoch's distorted batches, counted inside the scan:
+  `step.running_accuracy`) and the validation split's accuracy (a separate pass), and its
   checkpoint, written on another thread while the next epoch trains (atomically, process
   0 only);
-- finish: score the test set once and write `metrics.json`, with `timings`: the seconds
+- finish: score the test set once, draw the figures (with `figures`) while it is scored
+  and the last checkpoint is written, and write `metrics.json`, with `timings`: the seconds
   of each part (parts that overlap others are marked so in `TIMINGS`).
+
+The figures' module (`jaxcalc.plots.training`, matplotlib) is imported only when figures
+are drawn: an optional, heavy backend.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +46,7 @@ from jaxcalc.training import checkpoint, fused_epoch, parallel, processes
 from jaxcalc.training.config import MAX_STEPS, Config
 from jaxcalc.training.preprocess import deskewed
 from jaxcalc.training.step import (
+    StepStats,
     TrainState,
     eval_params,
     fresh_state,
@@ -47,20 +55,22 @@ from jaxcalc.training.step import (
     make_predict,
     make_step,
     run_keys,
+    running_accuracy,
 )
 from jaxcalc.validation import InputError
 
-TRAIN_EVAL_SIZE = 5000  # training examples scored (undistorted) after each epoch
 GPU_UNROLL = 8  # scan steps per loop iteration on a GPU, where a step is bound by launches
 #: The parts of `metrics.json`'s `timings`, in seconds (the command line adds the rest).
 TIMINGS = {
     "load": "reading and verifying the data files",
-    "preprocess": "deskewing, and copying the data to the devices",
+    "preprocess": "deskewing (or reading the deskewed images kept), copying to the devices",
     "compile": "the epoch and predictions, on a thread beside load/preprocess",
     "train": "the epochs (the sum of history's seconds)",
-    "eval": "scoring each epoch (validation split, 5,000 training images) and the test set",
-    "checkpoint": "writing checkpoints, on a thread beside training",
+    "eval": "scoring the validation split after each epoch, and the test set (what is waited for)",
+    "checkpoint": "writing checkpoints, on a thread beside training and the figures",
+    "figures": "drawing the figures, beside the test set's scoring and the last checkpoint",
 }
+FIGURES = "jaxcalc.plots.training"  # the figures' module: matplotlib, imported when needed
 
 
 class Diverged(RuntimeError):
@@ -85,7 +95,7 @@ class Run:
     state: TrainState
     history: list[dict]
     train: tuple[jax.Array, jax.Array]  # images, labels on the mesh
-    eval_sets: dict[str, tuple[jax.Array, jax.Array]]  # name -> images, labels on the mesh
+    eval_sets: dict[str, tuple[jax.Array, jax.Array]]  # "val" -> images, labels on the mesh
     test_images: jax.Array
     steps: int  # per epoch
     seconds: dict[str, float]
@@ -113,10 +123,11 @@ def prepare(
     resume: bool,
     devices: int | None,
     kernel: fused_epoch.Options | None,
+    cache: str | os.PathLike | None = None,
 ) -> tuple[Run, Programs]:
     """Load and preprocess the data, build the state (or resume it), put it all on the mesh,
     and compile the programs meanwhile (`kernel`: the fused epoch's options, with
-    `cfg.kernel == "fused"`)."""
+    `cfg.kernel == "fused"`; `cache`: where the deskewed images are kept, if anywhere)."""
     mesh = parallel.make_mesh(devices)
     parallel.check_batch(cfg.batch_size, mesh.size)
     processes.agree(dataclasses.asdict(cfg))
@@ -127,6 +138,8 @@ def prepare(
     if data is None:
         data = load(cfg.dataset, data_dir=data_dir, val_size=cfg.val_size, val_fold=cfg.val_fold)
     seconds = {"load": time.perf_counter() - t0}
+    if not len(data.test_labels):
+        raise InputError("the data has no test examples: the test set is scored at the end")
     n_train = len(data.train_labels[: cfg.train_limit])
     if cfg.batch_size > n_train:
         raise InputError(f"batch_size {cfg.batch_size} exceeds the {n_train} training examples")
@@ -147,7 +160,7 @@ def prepare(
         )
         t0 = time.perf_counter()
         if cfg.deskew:
-            data = deskewed(data)
+            data = deskewed(data, cache=cache)
         state, train, eval_sets, test_x = parallel.replicate(mesh, _host_arrays(cfg, state, data))
         seconds["preprocess"] = time.perf_counter() - t0
         programs, seconds["compile"] = compiling.result()
@@ -156,11 +169,12 @@ def prepare(
 
 
 def _host_arrays(cfg: Config, state: TrainState, data: Data) -> tuple:
-    """(state, (train images, labels), {name: (images, labels)} to score, test images):
-    what goes onto the mesh, as host arrays."""
+    """(state, (train images, labels), {"val": (images, labels)} to score after each epoch
+    (empty without a validation split), test images): what goes onto the mesh, as host
+    arrays."""
     train_x, train_y = data.train_images[: cfg.train_limit], data.train_labels[: cfg.train_limit]
     train_y = train_y.astype(np.int32)
-    eval_sets = {"train": (train_x[:TRAIN_EVAL_SIZE], train_y[:TRAIN_EVAL_SIZE])}
+    eval_sets = {}
     if len(data.val_labels):
         eval_sets["val"] = (data.val_images, data.val_labels.astype(np.int32))
     return state, (train_x, train_y), eval_sets, data.test_images
@@ -216,8 +230,9 @@ def compile_programs(
     return Programs(epoch.compile(), compiled), time.perf_counter() - t0
 
 
-def run_epochs(run: Run, programs: Programs, progress: bool) -> None:
-    """Train the remaining epochs: each one scored, then checkpointed on another thread."""
+def run_epochs(run: Run, programs: Programs, progress: bool, writer: checkpoint.Writer) -> None:
+    """Train the remaining epochs: each one recorded, then checkpointed by `writer` (on its
+    thread, while the next epoch trains)."""
     cfg = run.cfg
     bar = tqdm(
         total=cfg.epochs,
@@ -227,16 +242,21 @@ def run_epochs(run: Run, programs: Programs, progress: bool) -> None:
         disable=not (progress and run.chief),
     )
     run.seconds["eval"] = 0.0
-    with bar, checkpoint.Writer() as writer:
+    with bar:
         for epoch in range(len(run.history), cfg.epochs):
             t0 = time.perf_counter()
-            state, losses = programs.epoch(run.state, *run.train, run.epoch_key(epoch))
-            losses = np.asarray(losses)  # waits for the epoch
+            state, stats = programs.epoch(run.state, *run.train, run.epoch_key(epoch))
+            stats = StepStats(*map(np.asarray, stats))  # waits for the epoch
             seconds = time.perf_counter() - t0
-            _check_finite(run, epoch, losses)
+            _check_finite(run, epoch, stats.loss)
             run.state = state
+            record = {
+                "epoch": epoch + 1,
+                "loss": float(stats.loss.mean()),
+                "train_running_accuracy": running_accuracy(stats, cfg.batch_size),
+            }
             t0 = time.perf_counter()
-            record = {"epoch": epoch + 1, "loss": float(losses.mean()), **_score(run, programs)}
+            record.update(_score(run, programs))
             run.seconds["eval"] += time.perf_counter() - t0
             record["seconds"] = seconds
             run.history.append(record)
@@ -245,15 +265,14 @@ def run_epochs(run: Run, programs: Programs, progress: bool) -> None:
             val = record["val_accuracy"]
             bar.set_postfix(
                 loss=f"{record['loss']:.4f}",
-                train=f"{record['train_accuracy']:.4f}",
+                train_running=f"{record['train_running_accuracy']:.4f}",
                 val="-" if val is None else f"{val:.4f}",
             )
             bar.update()
-    run.seconds["checkpoint"] = writer.seconds
 
 
 def _score(run: Run, programs: Programs) -> dict[str, float | None]:
-    """Accuracy on each evaluation set (`val_accuracy` None without a validation split)."""
+    """Accuracy on the validation split, None without one: `{"val_accuracy": ...}`."""
     params = eval_params(run.state, run.cfg.ema)
     scores: dict[str, float | None] = {}
     for name, (x, y) in run.eval_sets.items():
@@ -279,13 +298,29 @@ def _check_finite(run: Run, epoch: int, losses: np.ndarray) -> None:
     )
 
 
-def finish(run: Run, programs: Programs, out_dir: Path) -> Result:
-    """Score the test set once, write `metrics.json` (process 0) and return the result."""
-    cfg, history = run.cfg, run.history
+def finish(
+    run: Run, programs: Programs, out_dir: Path, writer: checkpoint.Writer, *, figures: bool
+) -> Result:
+    """Score the test set once; meanwhile draw the figures (process 0, with `figures`) and let
+    `writer` finish the last checkpoint; then write `metrics.json` (process 0)."""
+    cfg, history, data = run.cfg, run.history, run.data
     t0 = time.perf_counter()
     params = eval_params(run.state, cfg.ema)
-    test_pred = np.asarray(programs.predict[run.test_images.shape](params, run.test_images))
+    test_pred = programs.predict[run.test_images.shape](params, run.test_images)  # dispatched
+    params = jax.device_get(params)
     run.seconds["eval"] += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if figures and run.chief:  # the figures that need no test predictions are drawn first
+        importlib.import_module(FIGURES).save_training_figures(
+            out_dir, history, data.test_images, data.test_labels, test_pred, params["W1"],
+            data.classes,
+        )  # fmt: skip
+    run.seconds["figures"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    test_pred = np.asarray(test_pred)
+    run.seconds["eval"] += time.perf_counter() - t0
+    writer.wait()
+    run.seconds["checkpoint"] = writer.seconds
     run.seconds["train"] = sum(h["seconds"] for h in history)
     metrics = {
         **dataclasses.asdict(cfg),
@@ -295,7 +330,7 @@ def finish(run: Run, programs: Programs, out_dir: Path) -> Result:
         "jax_version": jax.__version__,
         "train_size": run.train[1].shape[0],
         "steps_per_epoch": run.steps,
-        "test_accuracy": float(np.mean(test_pred == run.data.test_labels)),
+        "test_accuracy": float(np.mean(test_pred == data.test_labels)),
         "val_accuracy": history[-1]["val_accuracy"],
         "train_seconds": run.seconds["train"],
         "compile_seconds": run.seconds["compile"],
@@ -307,7 +342,7 @@ def finish(run: Run, programs: Programs, out_dir: Path) -> Result:
     }
     if run.chief:
         write_json(out_dir / "metrics.json", metrics)
-    return Result(jax.device_get(params), metrics, test_pred, run.data)
+    return Result(params, metrics, test_pred, data)
 
 
 def fit(
@@ -319,18 +354,24 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     devices: int | None = None,
+    figures: bool = False,
+    cache: str | os.PathLike | None = None,
 ) -> Result:
     """Train `cfg`, with checkpoints and `metrics.json` in `out_dir` (see the module docstring).
 
     `data` skips loading (its validation split is used as is). `devices`: how many devices
-    share each batch (default: all); only process 0 writes files. Raises `Diverged` when
-    the loss is not finite, leaving the checkpoint of the last good epoch.
+    share each batch (default: all); only process 0 writes files. `figures`: draw the run's
+    figures (`jaxcalc.plots.training.FIGURES`) into `out_dir` too. `cache`: a folder where
+    the deskewed images are kept for the next run (`preprocess.cached_deskew`). Raises
+    `Diverged` when the loss is not finite, leaving the checkpoint of the last good epoch.
     """
     cfg.check()
     kernel = None
     if cfg.kernel == "fused":  # before any data is loaded; the environment read here, once
         platform = jax.devices()[0].platform
         kernel = fused_epoch.options(cfg, devices=devices or jax.device_count(), platform=platform)
-    run, programs = prepare(cfg, Path(out_dir), data, data_dir, resume, devices, kernel)
-    run_epochs(run, programs, progress)
-    return finish(run, programs, Path(out_dir))
+    out_dir = Path(out_dir)
+    run, programs = prepare(cfg, out_dir, data, data_dir, resume, devices, kernel, cache)
+    with checkpoint.Writer() as writer:
+        run_epochs(run, programs, progress, writer)
+        return finish(run, programs, out_dir, writer, figures=figures)

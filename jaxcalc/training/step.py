@@ -3,13 +3,15 @@
 - `learning_rate`, `make_optimizer`, `weight_decay`: the run's schedule, its optimiser, and
   where its weight decay goes (decoupled for adamw, added to the gradient otherwise), the
   one rule the XLA step and the fused one (`training.fused_epoch`) both follow;
-- `make_step(cfg, opt)`: one update `(state, batch) -> (state, loss)` on a batch of uint8
-  images: scale to [0, 1], distort (`training.preprocess`), dropout mask, label smoothing,
-  the gradient (hand-written `mlp.loss_and_grad` or its autodiff twin), the optimiser's
-  update, the running average of the weights.
+- `make_step(cfg, opt)`: one update `(state, batch) -> (state, StepStats)` on a batch of
+  uint8 images: scale to [0, 1], distort (`training.preprocess`), dropout mask, label
+  smoothing, the gradient (hand-written `mlp.loss_grad_and_logits` or its autodiff twin),
+  the optimiser's update, the running average of the weights; it reports the batch's loss
+  and how many of its rows its own logits classified right (`StepStats`).
 - `make_epoch(step, batch_size, mesh=None)`: one epoch as a `lax.scan` over the mini-batches
   of a permutation drawn on the device; the training set stays on the device as uint8.
   With a mesh the same program is data-parallel (`jaxcalc.training.parallel`).
+- `running_accuracy(stats)`: an epoch's running train accuracy from its steps' counts.
 
 Randomness: the key of epoch e is `fold_in(k_train, e)` (`run_keys`), so a run resumed
 from the checkpoint of epoch e continues bitwise like an uninterrupted one (on CPU).
@@ -22,6 +24,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -33,6 +36,18 @@ from jaxcalc.training.parallel import BATCH_AXIS, check_batch
 from jaxcalc.training.preprocess import inputs
 
 Batch = tuple[jax.Array, jax.Array, jax.Array]  # uint8 images (B, h, w), labels (B,), key
+
+
+class StepStats(NamedTuple):
+    """What a step reports of its batch (an epoch stacks them: each field (steps,)).
+
+    `loss`: the batch's mean loss; `correct`: how many of its rows the step's own logits,
+    the z2 its gradient came from (distorted images, dropout mask), put in their labelled
+    class, argmax z2 = label (int32; padded rows of the fused step are not counted).
+    """
+
+    loss: jax.Array
+    correct: jax.Array
 
 
 class TrainState(NamedTuple):
@@ -109,13 +124,18 @@ def epoch_order(key: jax.Array, n: int, batch_size: int) -> tuple[jax.Array, jax
 
 
 def make_step(cfg: Config, opt: optim.GradientTransformation, n_classes: int = 10) -> Callable:
-    """One training update `(state, (images, labels, key)) -> (state, loss)`."""
-    loss_and_grad = mlp.loss_and_grad if cfg.grad == "manual" else mlp.loss_and_grad_autodiff
+    """One training update `(state, (images, labels, key)) -> (state, StepStats)`.
+
+    The count of right predictions is the argmax of the logits the gradient needed anyway
+    (one reduction over n_classes columns per row, no second forward pass).
+    """
+    manual = cfg.grad == "manual"
+    loss_and_grad = mlp.loss_grad_and_logits if manual else mlp.loss_grad_and_logits_autodiff
     l2 = weight_decay(cfg).l2
     keep = 1.0 - cfg.dropout
     eps = cfg.label_smoothing
 
-    def step(state: TrainState, batch: Batch) -> tuple[TrainState, jax.Array]:
+    def step(state: TrainState, batch: Batch) -> tuple[TrainState, StepStats]:
         images, labels, key = batch
         k_augment, k_dropout = jax.random.split(key)
         x = inputs(images, cfg.augment, k_augment)
@@ -124,7 +144,10 @@ def make_step(cfg: Config, opt: optim.GradientTransformation, n_classes: int = 1
         if cfg.dropout > 0:
             shape = (x.shape[0], state.params["b1"].shape[0])
             mask = jax.random.bernoulli(k_dropout, keep, shape).astype(jnp.float32) / keep
-        loss, grads = loss_and_grad(state.params, x, y, activation=cfg.activation, hidden_mask=mask)
+        loss, grads, logits = loss_and_grad(
+            state.params, x, y, activation=cfg.activation, hidden_mask=mask
+        )
+        correct = jnp.sum(jnp.argmax(logits, axis=1) == labels, dtype=jnp.int32)
         if l2:
             grads = jax.tree.map(lambda g, p: g + l2 * p, grads, state.params)
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
@@ -132,7 +155,7 @@ def make_step(cfg: Config, opt: optim.GradientTransformation, n_classes: int = 1
         avg = state.avg_params
         if avg is not None:
             avg = jax.tree.map(lambda a, p: cfg.ema * a + (1.0 - cfg.ema) * p, avg, params)
-        return TrainState(params, opt_state, avg, state.step + 1), loss
+        return TrainState(params, opt_state, avg, state.step + 1), StepStats(loss, correct)
 
     return step
 
@@ -140,7 +163,8 @@ def make_step(cfg: Config, opt: optim.GradientTransformation, n_classes: int = 1
 def make_epoch(
     step: Callable, batch_size: int, *, mesh: Mesh | None = None, unroll: int = 1
 ) -> Callable:
-    """One epoch `(state, images, labels, key) -> (state, losses per step)` as a `lax.scan`.
+    """One epoch `(state, images, labels, key) -> (state, what each step reports)` as a
+    `lax.scan` (`make_step`'s steps report `StepStats`, stacked: each field (steps,)).
 
     The batches are a random permutation of the training set (drawn from `key` on the
     device); the last incomplete batch is dropped (a new permutation each epoch).
@@ -173,6 +197,14 @@ def make_epoch(
         return constrain(jax.lax.scan(body, state, (order, keys), unroll=unroll))
 
     return epoch
+
+
+def running_accuracy(stats: StepStats, batch_size: int) -> float:
+    """An epoch's running train accuracy: Σ correct / (steps × batch_size), the fraction of
+    its (distorted) training examples that the steps themselves classified right, each by
+    the weights of its own step (the usual "train accuracy" of a progress bar)."""
+    correct = np.asarray(stats.correct, dtype=np.int64)
+    return int(correct.sum()) / (correct.size * batch_size)
 
 
 def make_predict(activation: str) -> Callable[[mlp.Params, jax.Array], jax.Array]:
