@@ -36,5 +36,8 @@ for path in args.paths or sorted((ROOT / "notebooks").glob("*.ipynb")):
     if Path(run.prefix).resolve() != Path(sys.prefix).resolve():
         sys.exit(f"the python3 kernel ran {run.prefix}, not {sys.prefix}: install ipykernel here")
     stored = notebook.stamp(run, answers="stubs")
-    atomic_write(path, lambda f: f.write(nbformat.writes(stored).encode() + b"\n"))
-    print(f"{path}: ran in {run.seconds:.0f} s, stored with outputs ({path.stat().st_size:,} bytes)")
+    text = nbformat.writes(stored).encode() + b"\n"
+    atomic_write(path, lambda f, text=text: f.write(text))
+    print(
+        f"{path}: ran in {run.seconds:.0f} s, stored with outputs ({path.stat().st_size:,} bytes)"
+    )

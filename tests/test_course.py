@@ -251,7 +251,11 @@ MISTAKES = [
     ("backward", [backward_with("no 1/n")], "dW2 is n = 5 times the right value"),
     ("backward", [backward_with("mean")], "db2 is n = 5 times too small"),
     ("backward", [backward_with("tuple")], "return the dict"),
-    ("backward", [backward_one_entry_off], "dW2 is wrong in 1 of 6 entries, the worst at index (1, 0): "),
+    (
+        "backward",
+        [backward_one_entry_off],
+        "dW2 is wrong in 1 of 6 entries, the worst at index (1, 0): ",
+    ),
     ("custom_vjp", [dense_with("no tanh'")], "dW misses tanh'(z) = 1 − y²"),
     ("custom_vjp", [dense_with("1 - y")], "uses 1 − y where tanh'(z) = 1 − y² belongs"),
     ("custom_vjp", [dense_with("sign")], "dx has the wrong sign"),
@@ -362,6 +366,8 @@ def test_check_by_key_finds_the_learners_functions():
     assert course.check("stencil", {"central_difference": forward_difference}).written
     missing = course.check("activations", {"sigmoid_prime": sol.sigmoid_prime})
     assert not missing.ok and not missing.written
-    assert str(missing) == "○ tanh_prime, relu_prime: not written yet (run the cell that defines it)"
+    assert (
+        str(missing) == "○ tanh_prime, relu_prime: not written yet (run the cell that defines it)"
+    )
     unknown = course.check("nope", {})
     assert not unknown.ok and unknown.message.startswith("no exercise 'nope': the exercises are")

@@ -156,7 +156,9 @@ def test_x64_not_left_on():
     assert jnp.zeros(()).dtype == jax.numpy.float32
 
 
-@pytest.mark.parametrize(("alpha", "regime"), [(0.3, "monotone"), (0.8, "oscillating"), (1.05, "diverging")])
+@pytest.mark.parametrize(
+    ("alpha", "regime"), [(0.3, "monotone"), (0.8, "oscillating"), (1.05, "diverging")]
+)
 def test_one_learning_rate_figure(alpha, regime):
     from jaxcalc.plots.descent import descent_at_figure
 

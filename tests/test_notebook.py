@@ -141,7 +141,9 @@ def test_the_course_structure():
     for cell in answers:
         assert cell["metadata"]["jupyter"]["source_hidden"] is True
         assert "assert " in notebook.source(cell), "an answer cell must check its answer"
-    critical = next(notebook.source(c) for c in nb["cells"] if "critical point" in notebook.source(c))
+    critical = next(
+        notebook.source(c) for c in nb["cells"] if "critical point" in notebook.source(c)
+    )
     assert "2^{1/5}" not in critical and "(0, 0)" not in critical  # the prompt gives nothing away
 
 
@@ -293,7 +295,11 @@ BAD = [
         "def dense_bwd(res, g):\n    x, W, y = res\n    return g @ W.T, x.T @ g\n",
         "✗ dense_bwd must return the triple (dx, dW, db)",
     ),
-    ("stencil", "def central_difference(f, x, h):\n    pass\n", "○ central_difference: not written"),
+    (
+        "stencil",
+        "def central_difference(f, x, h):\n    pass\n",
+        "○ central_difference: not written",
+    ),
     ("descent", "def gradient_descnet(grad, x0, learning_rate, steps):\n    return x0\n", "○ "),
 ]
 
@@ -320,7 +326,10 @@ def test_explore_draws_the_static_figure_where_no_frontend_runs_it(monkeypatch, 
     monkeypatch.setenv(interactive.STATIC, "1")
     interactive.explore(draw, [0.1, 0.2, 0.3], value=0.2, description="α", show=shown.append)
     assert drawn == [0.2] and shown == ["figure 0.2"]
-    assert capsys.readouterr().out == "(in Jupyter with ipywidgets, a slider over α redraws this figure)\n"
+    assert (
+        capsys.readouterr().out
+        == "(in Jupyter with ipywidgets, a slider over α redraws this figure)\n"
+    )
     with pytest.raises(InputError, match="not one of the slider's values"):
         interactive.explore(draw, [0.1, 0.2], value=0.25, description="α", show=shown.append)
 

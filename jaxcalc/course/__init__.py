@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import ast
 import inspect
-import textwrap
 import sys
+import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 

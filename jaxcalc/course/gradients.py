@@ -159,8 +159,7 @@ def check_backward(backward: Callable) -> str:
     mistakes = {}
     for k in order:
         named = {
-            f"is n = {n} times the right value: divide dL/dz2 by the batch size n once": n
-            * want[k]
+            f"is n = {n} times the right value: divide dL/dz2 by the batch size n once": n * want[k]
         }
         if k.startswith("b"):
             named[f"is n = {n} times too small: sum over the batch (dL/dz2 already holds 1/n)"] = (
@@ -211,7 +210,9 @@ def check_dense_bwd(dense_bwd: Callable) -> str:
     the autodiff of the plain layer, on x (6, 4), W (4, 3), b (3,), in float64."""
     keys = jax.random.split(jax.random.key(3), 4)
     shapes = {"x": (6, 4), "W": (4, 3), "b": (3,)}
-    x, W, b = (jax.random.normal(k, s, jnp.float64) for k, s in zip(keys, shapes.values()))
+    x, W, b = (
+        jax.random.normal(k, s, jnp.float64) for k, s in zip(keys[:3], shapes.values(), strict=True)
+    )
     g = jax.random.normal(keys[3], (6, 3), jnp.float64)
     y = jnp.tanh(x @ W + b)
     out = call(dense_bwd, (x, W, y), g, name="dense_bwd")

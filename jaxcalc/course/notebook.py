@@ -81,7 +81,9 @@ def solution_source(exercise: Exercise) -> str:
 
     lines = inspect.getsource(solutions).splitlines()
     imports = [ln for ln in lines if ln.startswith(("import ", "from ")) and "__future__" not in ln]
-    code = "\n\n\n".join(textwrap.dedent(inspect.getsource(fn)).strip() for fn in exercise.solutions)
+    code = "\n\n\n".join(
+        textwrap.dedent(inspect.getsource(fn)).strip() for fn in exercise.solutions
+    )
     return "\n".join(imports) + "\n\n\n" + code + "\n"
 
 

@@ -112,7 +112,9 @@ def step_size_at_figure(study: StepStudy, h: float) -> plt.Figure:
             ax.loglog([h], [err[k]], "o", color=colour, ms=7, mec="black")
     ax.axvline(h, color="k", lw=0.8)
     ax.set(xlabel="step h", ylabel="|finite difference − exact derivative|")
-    ax.set_title(f"{study.function}'({study.x:g}) with h = {h:.1e}: truncation right, round-off left")
+    ax.set_title(
+        f"{study.function}'({study.x:g}) with h = {h:.1e}: truncation right, round-off left"
+    )
     ax.legend(fontsize=8, loc="lower left")
     ax.grid(True, which="major", alpha=0.3)
     return fig
