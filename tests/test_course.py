@@ -170,6 +170,25 @@ def adam_with(mistake: str):
     return adam_step
 
 
+def dense_with(mistake: str):
+    """`solutions.dense_bwd` with one line changed."""
+
+    def dense_bwd(res, g):
+        x, W, y = res
+        dz = {"no tanh'": g, "1 - y": g * (1 - y)}.get(mistake, g * (1 - y**2))
+        dx = -(dz @ W.T) if mistake == "sign" else dz @ W.T
+        dW = {"transpose": dz.T @ x, "factor": 2 * x.T @ dz}.get(mistake, x.T @ dz)
+        db = dz.sum(axis=1) if mistake == "axis" else dz.sum(axis=0)
+        return (dx, dW) if mistake == "pair" else (dx, dW, db)
+
+    return dense_bwd
+
+
+def backward_one_entry_off(params, x, y):
+    grads = sol.backward(params, x, y)
+    return {**grads, "W2": grads["W2"].at[1, 0].add(0.5)}
+
+
 MISTAKES = [
     ("stencil", [forward_difference], "is the forward difference"),
     ("stencil", [over_h], "divides by h, not 2h"),
@@ -232,6 +251,18 @@ MISTAKES = [
     ("backward", [backward_with("no 1/n")], "dW2 is n = 5 times the right value"),
     ("backward", [backward_with("mean")], "db2 is n = 5 times too small"),
     ("backward", [backward_with("tuple")], "return the dict"),
+    (
+        "backward",
+        [backward_one_entry_off],
+        "dW2 is wrong in 1 of 6 entries, the worst at index (1, 0): ",
+    ),
+    ("custom_vjp", [dense_with("no tanh'")], "dW misses tanh'(z) = 1 − y²"),
+    ("custom_vjp", [dense_with("1 - y")], "uses 1 − y where tanh'(z) = 1 − y² belongs"),
+    ("custom_vjp", [dense_with("sign")], "dx has the wrong sign"),
+    ("custom_vjp", [dense_with("factor")], "dW is off by a factor 2"),
+    ("custom_vjp", [dense_with("transpose")], "dW has shape (3, 4) where (4, 3) is expected"),
+    ("custom_vjp", [dense_with("axis")], "db has shape (6,) where (3,) is expected: summed over"),
+    ("custom_vjp", [dense_with("pair")], "must return the triple (dx, dW, db)"),
     ("adam", [adam_with("no bias correction")], "skips the bias correction"),
     ("adam", [adam_with("eps inside")], "puts eps inside the square root"),
     ("adam", [adam_with("no square")], "v after step 1 averages g, not g²"),
@@ -299,9 +330,11 @@ def test_diagnose_names_each_pattern():
     want = np.array([[1.0, -2.0], [0.5, 3.0]])
     assert diagnose("g", want.copy(), want) is None
     assert diagnose("g", -want, want) == "g has the wrong sign"
-    assert diagnose("g", np.zeros_like(want), want) == "g is all zeros"
-    assert diagnose("g", 2.5 * want, want) == "g is 2.5 times the right value"
+    assert diagnose("g", np.zeros_like(want), want) == "g is zero"
+    assert diagnose("g", 2.5 * want, want) == "g is off by a factor 5/2"
     assert diagnose("g", want.T, want) == "g is transposed"
+    a = np.array([[1.0, 2.0, 0.5], [3.0, -1.0, 4.0], [0.25, 1.5, 2.0]])
+    assert diagnose("db", a.sum(axis=1), a.sum(axis=0)) == "db is summed over the wrong axis"
     assert diagnose("g", want + 1, want, alternatives={"adds one": want + 1}) == "g adds one"
     off = want.copy()
     off[1, 0] += 1e-4
@@ -324,3 +357,17 @@ def test_solutions_markdown_holds_every_exercise_and_is_up_to_date():
         "docs/solutions.md is stale: python -c 'from jaxcalc import course; "
         'print(course.solutions_markdown(), end="")\' > docs/solutions.md'
     )
+
+
+def test_check_by_key_finds_the_learners_functions():
+    namespace = {"course": course, "central_difference": sol.central_difference}
+    exec("feedback = course.check('stencil')", namespace)  # the caller's globals, as a cell's
+    assert namespace["feedback"].ok
+    assert course.check("stencil", {"central_difference": forward_difference}).written
+    missing = course.check("activations", {"sigmoid_prime": sol.sigmoid_prime})
+    assert not missing.ok and not missing.written
+    assert (
+        str(missing) == "○ tanh_prime, relu_prime: not written yet (run the cell that defines it)"
+    )
+    unknown = course.check("nope", {})
+    assert not unknown.ok and unknown.message.startswith("no exercise 'nope': the exercises are")

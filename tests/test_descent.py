@@ -154,3 +154,20 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys, args):
 def test_x64_not_left_on():
     descent.learning_rate_study(1.0, 0.0, 0.0, 1.0, [0.1], 3)
     assert jnp.zeros(()).dtype == jax.numpy.float32
+
+
+@pytest.mark.parametrize(
+    ("alpha", "regime"), [(0.3, "monotone"), (0.8, "oscillating"), (1.05, "diverging")]
+)
+def test_one_learning_rate_figure(alpha, regime):
+    from jaxcalc.plots.descent import descent_at_figure
+
+    [run] = descent.learning_rate_study(1.0, -2.0, 3.0, 4.0, [alpha], 25)
+    fig = descent_at_figure(run, 1.0, -2.0, 3.0)
+    ax, ax_gap = fig.axes
+    assert ax.get_title() == f"α = {alpha:g}: {regime}"
+    path = ax.lines[1].get_xdata()  # the iterates shown: those within the parabola's window
+    assert path[0] == 4.0 and np.all(np.abs(path - 1.0) <= 3.0 * 1.3)
+    assert (np.diff(np.sign(path - 1.0)) != 0).any() == (regime != "monotone")
+    labels = [t.get_text() for t in ax_gap.get_legend().get_texts()]
+    assert labels[1] == f"theory |1 − 2aα| = {abs(1 - 2 * alpha):.4f}"

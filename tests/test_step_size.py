@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxcalc.plots import save
-from jaxcalc.plots.calculus import step_size_figure
+from jaxcalc.plots.calculus import step_size_at_figure, step_size_figure
 from jaxcalc.step_size import step_size_study
 
 EPS32, EPS64 = float(np.finfo(np.float32).eps), float(np.finfo(np.float64).eps)
@@ -49,6 +49,21 @@ def test_study_v_shape_and_slopes(sin_study):
 def test_study_figure(tmp_path, sin_study):
     path = save(step_size_figure(sin_study), tmp_path / "study.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figure_at_one_step_marks_the_nearest_step_and_its_errors(sin_study):
+    s = sin_study
+    fig = step_size_at_figure(s, 1.3e-4)  # between the study's steps: the nearest is 1e-4
+    k = int(np.argmin(np.abs(s.steps - 1e-4)))
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("sin'(1) with h = 1.0e-04")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [
+        f"{m}, {d}: error {s.errors[d][m][k]:.1e} at this h"
+        for d in ("float32", "float64")
+        for m in ("forward", "central")
+    ]
+    assert ax.lines[-1].get_xdata()[0] == pytest.approx(s.steps[k])  # the vertical line
 
 
 def test_bad_input():

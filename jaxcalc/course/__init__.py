@@ -1,38 +1,45 @@
 """The course's "your turn" exercises: what each asks, its check, its reference solution.
 
 A notebook cell gives the learner a stub (`stub(exercise)`: the signature, the prompt, and
-`raise NotImplementedError`), the next cell runs the check:
+`raise NotImplementedError`), the next cell runs the check on the functions of that name:
 
     >>> from jaxcalc import course
-    >>> course.check_central_difference(central_difference)
+    >>> print(course.check("stencil"))    # or course.check_central_difference(central_difference)
     ✓ central_difference: right for sin, exp and x³
 
 A check never raises: a stub says "not written yet", a wrong answer one line naming what
-is wrong (`checks`, `diagnosis`, `feedback`). `solutions_markdown()` renders the reference
-solutions (`solutions`) with their prompts, for a solutions page.
+is wrong (`checks`; the gradients by the gradient checker `jaxcalc.check`: `gradients`;
+`diagnosis`, `feedback`). `solutions_markdown()` renders the reference solutions
+(`solutions`) with their prompts, for a solutions page; `notebook` runs the course's
+notebooks with the stubs or the solutions filled in, and says when their stored outputs
+are stale; `interactive` draws a figure with a slider where a widget frontend runs it.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import sys
 import textwrap
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from jaxcalc.course import solutions
 from jaxcalc.course.checks import (
     check_activation_derivatives,
     check_adam_step,
-    check_backprop_example,
-    check_backward,
     check_central_difference,
     check_gradient_descent,
-    check_gradient_f,
     check_jacobian,
 )
 from jaxcalc.course.diagnosis import diagnose
 from jaxcalc.course.feedback import NOT_WRITTEN, Feedback
+from jaxcalc.course.gradients import (
+    check_backprop_example,
+    check_backward,
+    check_dense_bwd,
+    check_gradient_f,
+)
 
 
 class Exercise(NamedTuple):
@@ -102,7 +109,34 @@ EXERCISES = (
         "update both moving averages, correct their bias, and step.",
         (solutions.adam_step,), check_adam_step,
     ),
+    Exercise(
+        "custom_vjp", "Check your own backward pass", "A custom_vjp's backward rule",
+        "The dense layer y = tanh(x W + b) is a jax.custom_vjp whose forward rule saves "
+        "res = (x, W, y). Write its backward rule `dense_bwd(res, g)`: given the cotangent g "
+        "= dL/dy (same shape as y), return the cotangents (dx, dW, db), each shaped like its "
+        "input. Go through tanh first, then through x W + b.",
+        (solutions.dense_bwd,), check_dense_bwd,
+    ),
 )  # fmt: skip
+
+BY_KEY = {ex.key: ex for ex in EXERCISES}
+
+
+def check(key: str, namespace: Mapping[str, Any] | None = None) -> Feedback:
+    """Check exercise `key` on the functions of its names in `namespace` (default: the
+    caller's globals, a notebook's namespace): `check("stencil")` checks the learner's
+    `central_difference`. A function not defined yet says so, in one line."""
+    if key not in BY_KEY:
+        keys = ", ".join(BY_KEY)
+        return Feedback(False, f"no exercise {key!r}: the exercises are {keys}")
+    exercise = BY_KEY[key]
+    namespace = sys._getframe(1).f_globals if namespace is None else namespace
+    names = [fn.__name__ for fn in exercise.solutions]
+    missing = [name for name in names if name not in namespace]
+    if missing:
+        what = f"{', '.join(missing)}: {NOT_WRITTEN} (run the cell that defines it)"
+        return Feedback(False, what, written=False)
+    return exercise.check(*(namespace[name] for name in names))
 
 
 def stub(exercise: Exercise) -> str:
@@ -147,6 +181,7 @@ def _imports(module) -> list[str]:
 
 
 __all__ = [
+    "BY_KEY",
     "EXERCISES",
     "NOT_WRITTEN",
     "Exercise",
@@ -155,7 +190,9 @@ __all__ = [
     "check_adam_step",
     "check_backprop_example",
     "check_backward",
+    "check",
     "check_central_difference",
+    "check_dense_bwd",
     "check_gradient_descent",
     "check_gradient_f",
     "check_jacobian",

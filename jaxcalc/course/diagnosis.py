@@ -1,14 +1,13 @@
 """What is wrong with an answer, in one line: the patterns of a wrong derivative.
 
-`diagnose(name, got, want)` returns None when `got` matches `want`, else the first pattern
-that fits, in this order: a mistake the exercise names (`alternatives`: the value that
-mistake gives, by the phrase that names it), all zeros, the wrong sign, a constant factor
-(among two or more nonzero entries: any two numbers differ by a factor), the transpose,
-and otherwise where it differs most.
+`diagnose(name, got, want)` returns None when `got` matches `want`, else one line: first a
+mistake the exercise names (`alternatives`: the value that mistake gives, by the phrase that
+names it), then the patterns of the gradient checker's diagnosis (`jaxcalc.check.diagnosis`:
+zeros, the wrong sign, a constant factor, the transpose, a sum over the wrong axis, a few
+wrong entries), else where it differs most. A single number has no pattern but its sign.
 
-This is a small stand-in for the diagnosis of the gradient checker `jaxcalc.check`
-(issue 19): for the gradient exercises, the course's checks call `diagnose` only, so
-switching them to the checker's diagnosis is a change of this one function.
+`name_row` turns a failed row of a `jaxcalc.check` report into the same kind of line, for
+the exercises whose gradients the checker judges.
 """
 
 from __future__ import annotations
@@ -16,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+
+from jaxcalc.check import Row
+from jaxcalc.check.diagnosis import SAFETY
+from jaxcalc.check.diagnosis import diagnose as check_diagnose
 
 #: Two arrays agree when |got − want| ≤ ATOL + RTOL · |want| entry by entry (float64).
 RTOL, ATOL = 1e-7, 1e-10
@@ -41,31 +44,43 @@ def diagnose(
     for phrase, value in (alternatives or {}).items():
         if close(got, np.asarray(value, np.float64), rtol=rtol, atol=atol):
             return f"{name} {phrase}"
-    scale = float(np.max(np.abs(want), initial=0.0))
-    if not np.any(got) and scale > 0:
-        return f"{name} is all zeros"
-    if close(got, -want, rtol=rtol, atol=atol):
-        return f"{name} has the wrong sign"
-    factor = _factor(got, want) if np.count_nonzero(want) >= 2 else None  # two numbers or more
-    if factor is not None and close(got, factor * want, rtol=rtol, atol=atol):
-        return f"{name} is {_number(factor)} times the right value"
-    if got.ndim == 2 and got.shape[0] == got.shape[1] and close(got.T, want, rtol=rtol, atol=atol):
-        return f"{name} is transposed"
+    if got.size == 1:  # one number: any two differ by a factor, so only the sign is a pattern
+        if close(got, -want, rtol=rtol, atol=atol):
+            return f"{name} has the wrong sign"
+        return f"{name} {_differs(got, want, atol)}"
+    # The checker's diagnosis with the bound |want| · rtol + atol per entry (as `close`).
+    square = ((0, 1),) if got.ndim == 2 and got.shape[0] == got.shape[1] > 1 else ()
+    bound = (atol + rtol * np.abs(want)) / SAFETY
+    found = check_diagnose(got, want, bound, 0.0, square=square)
+    if found.pattern in ("entries", "mismatch") or found.hint == "is off by a factor 1":
+        return f"{name} {_differs(got, want, atol)}"
+    return f"{name} {found.hint}"
+
+
+def name_row(row: Row, name: str) -> str:
+    """A failed row of a `jaxcalc.check` report as "dW1 has the wrong sign": the checker's
+    pattern, with the worst entry where the pattern is only "these entries differ"."""
+    vague = row.pattern in ("entries", "mismatch") or row.hint == "is off by a factor 1"
+    if not (vague and row.worst):
+        return f"{name} {row.hint or row.text}"
+    index, yours, ref = row.worst[0]
+    what = {"entries": row.hint, "mismatch": f"is wrong ({row.text})"}.get(row.pattern, "is wrong")
+    at = f" at index {index}" if index else ""
+    return f"{name} {what}, the worst{at}: {_number(yours)} where {_number(ref)} is expected"
+
+
+def _differs(got: np.ndarray, want: np.ndarray, atol: float) -> str:
+    """ "is wrong at index (i, j): 1.2 where 1.5 is expected (relative error 2.0e-01)"."""
     error = np.abs(got - want)
     worst = np.unravel_index(int(np.argmax(error)), got.shape) if got.ndim else ()
+    scale = float(np.max(np.abs(want), initial=0.0))
     relative = float(np.max(error)) / max(scale, atol)
     at = f" at index {tuple(int(i) for i in worst)}" if got.ndim else ""
     how = "close but not equal" if relative < 1e-2 else "wrong"
     return (
-        f"{name} is {how}{at}: {_number(got[worst])} where {_number(want[worst])} is expected"
+        f"is {how}{at}: {_number(got[worst])} where {_number(want[worst])} is expected"
         f" (relative error {relative:.1e})"
     )
-
-
-def _factor(got: np.ndarray, want: np.ndarray) -> float | None:
-    """The c that best fits got ≈ c · want (least squares), if want is not all zeros."""
-    denom = float(np.sum(want * want))
-    return float(np.sum(got * want)) / denom if denom > 0 else None
 
 
 def _number(x) -> str:

@@ -3,15 +3,20 @@
 `call` runs the learner's code and turns a stub ("not written yet"), any exception, or
 nothing returned into a `Feedback`; `as_array` turns what came back into a float64 array of
 the expected shape, or a `Feedback` that says why it cannot (a Python list, a string, the
-wrong shape, NaN). A check never lets a traceback through.
+wrong shape, NaN). `checked` wraps a check's body: float64, and any `Failure` or error of
+its own turned into one line. A check never lets a traceback through.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+import jax
 import numpy as np
+
+from jaxcalc.course.diagnosis import diagnose
 
 NOT_WRITTEN = "not written yet"
 
@@ -40,6 +45,38 @@ class Failure(Exception):
 
 def fail(message: str) -> Failure:
     return Failure(Feedback(False, message))
+
+
+def checked(title: str) -> Callable:
+    """Run a check body in float64 (rank promotion allowed: a learner broadcasts freely);
+    its Failure, or any error of its own, becomes one line."""
+
+    def wrap(body: Callable[..., str]) -> Callable[..., Feedback]:
+        @functools.wraps(body)
+        def check(*fns) -> Feedback:
+            try:
+                with jax.enable_x64(True), jax.numpy_rank_promotion("allow"):
+                    return Feedback(True, body(*fns))
+            except Failure as f:
+                return f.feedback
+            except Exception as e:  # noqa: BLE001 - an answer this check cannot read
+                return Feedback(False, f"{title}: could not check the answer ({type(e).__name__})")
+
+        return check
+
+    return wrap
+
+
+def judge(name: str, got, want, **alternatives) -> None:
+    """`Failure` with `diagnose`'s line unless got equals want."""
+    message = diagnose(name, got, np.asarray(want, np.float64), alternatives=alternatives)
+    if message:
+        raise fail(message)
+
+
+def scalar(name: str, value) -> np.ndarray:
+    """`as_array` of one number."""
+    return as_array(name, value, (), shape_hints={(1,): "return a number, not a 1-entry array"})
 
 
 def call(fn: Callable, *args: Any, name: str | None = None) -> Any:

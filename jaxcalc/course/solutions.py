@@ -96,3 +96,13 @@ def adam_step(params, grads, m, v, t, learning_rate=1e-3, b1=0.9, b2=0.999, eps=
     v_hat = v / (1 - b2**t)
     params = params - learning_rate * m_hat / (jnp.sqrt(v_hat) + eps)
     return params, m, v
+
+
+def dense_bwd(res, g):
+    """The backward rule of y = tanh(x W + b): (dx, dW, db) for the output cotangent g."""
+    x, W, y = res  # saved by the forward rule
+    dz = g * (1 - y**2)  # through tanh: tanh'(z) = 1 − tanh(z)² = 1 − y²
+    dx = dz @ W.T  # dL/dx = dL/dz Wᵀ
+    dW = x.T @ dz  # dL/dW = xᵀ dL/dz
+    db = dz.sum(axis=0)  # dL/db: sum over the batch
+    return dx, dW, db

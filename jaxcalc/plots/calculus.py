@@ -95,3 +95,26 @@ def gradient_field(
     ax.set_title(title or "f and its gradient ∇f")
     ax.set_aspect("equal")
     return fig
+
+
+def step_size_at_figure(study: StepStudy, h: float) -> plt.Figure:
+    """The study's error curves in one panel, with the step h marked: where h sits on each
+    V, and each stencil's error there (the legend). The figure a slider over h redraws."""
+    k = int(np.argmin(np.abs(np.log(study.steps) - np.log(h))))  # the study's step nearest h
+    h = float(study.steps[k])
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for i, (dtype, by_method) in enumerate(study.errors.items()):
+        for j, (method, err) in enumerate(by_method.items()):
+            err = np.where(err > 0, err, np.nan)
+            colour, style = f"C{j}", "-" if i else ":"
+            label = f"{method}, {dtype}: error {by_method[method][k]:.1e} at this h"
+            ax.loglog(study.steps, err, style, color=colour, lw=1.5, label=label)
+            ax.loglog([h], [err[k]], "o", color=colour, ms=7, mec="black")
+    ax.axvline(h, color="k", lw=0.8)
+    ax.set(xlabel="step h", ylabel="|finite difference − exact derivative|")
+    ax.set_title(
+        f"{study.function}'({study.x:g}) with h = {h:.1e}: truncation right, round-off left"
+    )
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(True, which="major", alpha=0.3)
+    return fig

@@ -76,3 +76,33 @@ def paths_figure(panels: list[tuple[Surface, dict[str, DescentResult]]]) -> plt.
             ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def descent_at_figure(run: RateRun, a: float, b: float, c: float) -> plt.Figure:
+    """One learning rate on the parabola a x² + b x + c: the iterates on the curve (left,
+    joined in order, so an oscillation zig-zags across the minimum) and f(x_t) − f* against
+    t with the theory (a (x_0 − x*)² (1 − 2aα)^(2t), dashed). The figure a slider over α
+    redraws."""
+    xs = np.asarray(run.result.trajectory, np.float64)
+    x_star = -b / (2 * a)
+    reach = max(abs(xs[0] - x_star), 1e-12) * 1.3
+    fig, (ax, ax_gap) = plt.subplots(1, 2, figsize=(11, 4))
+    grid = np.linspace(x_star - reach, x_star + reach, 300)
+    ax.plot(grid, a * grid**2 + b * grid + c, color="grey", lw=1.5)
+    shown = xs[np.abs(xs - x_star) <= reach]
+    ax.plot(shown, a * shown**2 + b * shown + c, "o-", ms=4, lw=0.8, color="C0")
+    ax.plot(xs[0], a * xs[0] ** 2 + b * xs[0] + c, "ko", ms=6, label="x_0")
+    ax.plot(x_star, a * x_star**2 + b * x_star + c, "r*", ms=12, label="minimum x*")
+    ax.set(xlabel="x", ylabel="f(x)", title=f"α = {run.learning_rate:g}: {run.regime}")
+    ax.legend(fontsize=8)
+    t = np.arange(len(run.gaps))
+    ax_gap.semilogy(t, np.where(run.gaps > 0, run.gaps, np.nan), "o", ms=3.5, color="C0",
+                    label=f"measured: {run.measured:.4f} per step")  # fmt: skip
+    ax_gap.semilogy(t, run.gaps[0] * run.theory ** (2 * t), "--", color="k", lw=1,
+                    label=f"theory |1 − 2aα| = {run.theory:.4f}")  # fmt: skip
+    ax_gap.set(xlabel="step t", ylabel="f(x_t) − f*", title="the gap to the minimum, per step")
+    ax_gap.legend(fontsize=8)
+    ax_gap.grid(True, which="both", alpha=0.3)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
