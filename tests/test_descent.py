@@ -171,3 +171,6 @@ def test_one_learning_rate_figure(alpha, regime):
     assert (np.diff(np.sign(path - 1.0)) != 0).any() == (regime != "monotone")
     labels = [t.get_text() for t in ax_gap.get_legend().get_texts()]
     assert labels[1] == f"theory |1 − 2aα| = {abs(1 - 2 * alpha):.4f}"
+    t = np.arange(len(run.gaps))  # the gap f(x_t) − f* falls as |1 − 2aα|^(2t)
+    np.testing.assert_allclose(ax_gap.lines[1].get_ydata(), run.gaps[0] * run.theory ** (2 * t))
+    np.testing.assert_allclose(ax_gap.lines[1].get_ydata(), run.gaps, rtol=1e-6)

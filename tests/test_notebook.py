@@ -110,6 +110,9 @@ def test_stale_names_a_changed_cell_or_module_and_ignores_numbers():
     i = next(i for i, c in enumerate(edited["cells"]) if c["cell_type"] == "code")
     edited["cells"][i]["source"] = notebook.source(edited["cells"][i]) + "\nx = 1"
     assert notebook.stale(edited) == [f"cell {i} changed since it ran: 'import inspect'"]
+    unrun = copy.deepcopy(nb)
+    unrun["cells"][i]["execution_count"] = None  # the same source, never run
+    assert notebook.stale(unrun) == [f"cell {i} changed since it ran: 'import inspect'"]
     module = copy.deepcopy(nb)
     sources = module["metadata"]["jaxcalc"]["sources"]
     assert "jaxcalc/course/checks.py" in sources and "jaxcalc/chapter_network.py" in sources
@@ -145,6 +148,22 @@ def test_the_course_structure():
         notebook.source(c) for c in nb["cells"] if "critical point" in notebook.source(c)
     )
     assert "2^{1/5}" not in critical and "(0, 0)" not in critical  # the prompt gives nothing away
+
+
+def test_structure_problems_names_a_misplaced_check_and_a_changed_stub():
+    nb = _json(NOTEBOOK)
+    (i, first), (j, second) = notebook.marked(nb, "your-turn")[:2]
+    (a, _), (b, _) = notebook.marked(nb, "check")[:2]
+    moved = copy.deepcopy(nb)  # the first two check cells swapped
+    moved["cells"][a], moved["cells"][b] = moved["cells"][b], moved["cells"][a]
+    assert notebook.structure_problems(moved) == [
+        f"the code cell after cell {i} is not the check of {first!r}",
+        f"the code cell after cell {j} is not the check of {second!r}",
+    ]
+    answered = notebook.fill(nb, "solutions")
+    assert notebook.structure_problems(answered)[0] == (
+        f"cell {i} does not hold course.stub for {first!r}"
+    )
 
 
 # --- the notebook's own cells, with planted mistakes and bad answers ----------------------------
@@ -264,7 +283,7 @@ def test_the_gradient_checker_names_a_flipped_sign(cells):
 
 @pytest.mark.parametrize("key", course.BY_KEY)
 def test_the_solution_passes_the_check_cell(cells, key):
-    printed = run_cells(cells, key, notebook.solution_source(course.BY_KEY[key]))
+    printed = run_cells(cells, key, course.solution_source(course.BY_KEY[key]))
     assert printed.startswith("✓ ") and printed.count("\n") == 1, printed
 
 
@@ -364,12 +383,14 @@ def _require(module: str):
         pytest.skip(msg)
 
 
-def _execute(answers: str, mnist_required: bool = True) -> notebook.Run:
+def _execute(answers: str) -> notebook.Run:
     for module in ("nbformat", "nbclient", "ipykernel"):
         _require(module)
     from jaxcalc.data import locate
 
+    static = os.environ.get(interactive.STATIC)
     run = notebook.execute(notebook.fill(notebook.read(NOTEBOOK), answers), cwd=NOTEBOOK.parent)
+    assert os.environ.get(interactive.STATIC) == static  # set for the kernel only
     print(f"notebook ({answers}) executed in {run.seconds:.0f} s")
     assert Path(run.prefix).resolve() == Path(sys.prefix).resolve(), (
         f"the kernel ran {run.prefix}, not this environment's {sys.prefix}: "

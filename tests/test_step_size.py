@@ -64,6 +64,14 @@ def test_figure_at_one_step_marks_the_nearest_step_and_its_errors(sin_study):
         for m in ("forward", "central")
     ]
     assert ax.lines[-1].get_xdata()[0] == pytest.approx(s.steps[k])  # the vertical line
+    markers = [line for line in ax.lines if line.get_marker() == "o"]
+    assert [m.get_ydata()[0] for m in markers] == [
+        s.errors[d][m][k] for d in ("float32", "float64") for m in ("forward", "central")
+    ]
+    # Nearest on the log axis: 7.6e-5 lies above the geometric mean of its neighbours 1e-4 and
+    # 5.6e-5 (7.5e-5), below their arithmetic mean (7.8e-5): on the log axis it is 1e-4.
+    title = step_size_at_figure(s, 7.6e-5).axes[0].get_title()
+    assert title.startswith("sin'(1) with h = 1.0e-04")
 
 
 def test_bad_input():

@@ -9,10 +9,11 @@ A notebook cell gives the learner a stub (`stub(exercise)`: the signature, the p
 
 A check never raises: a stub says "not written yet", a wrong answer one line naming what
 is wrong (`checks`; the gradients by the gradient checker `jaxcalc.check`: `gradients`;
-`diagnosis`, `feedback`). `solutions_markdown()` renders the reference solutions
-(`solutions`) with their prompts, for a solutions page; `notebook` runs the course's
-notebooks with the stubs or the solutions filled in, and says when their stored outputs
-are stale; `interactive` draws a figure with a slider where a widget frontend runs it.
+`diagnosis`, `feedback`). `solution_source(exercise)` is a reference solution (`solutions`)
+as a cell holds it, `solutions_markdown()` all of them with their prompts, for a solutions
+page; `notebook` runs the course's notebooks with the stubs or the solutions filled in, and
+says when their stored outputs are stale; `interactive` draws a figure with a slider where a
+widget frontend runs it.
 """
 
 from __future__ import annotations
@@ -167,11 +168,23 @@ def solutions_markdown() -> str:
         "```",
     ]
     for ex in EXERCISES:
-        code = "\n\n\n".join(textwrap.dedent(inspect.getsource(fn)).strip() for fn in ex.solutions)
-        check = ex.check.__name__
+        code, check = _solution_code(ex), ex.check.__name__
         lines += ["", f"## {ex.title} ({ex.section})", "", ex.prompt, "", "```python", code, "```",
                   "", f"Checked by `jaxcalc.course.{check}`."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def solution_source(exercise: Exercise) -> str:
+    """The reference solution as a learner would type it into the cell: the imports the
+    solutions use, then each function."""
+    return "\n".join(_imports(solutions)) + "\n\n\n" + _solution_code(exercise) + "\n"
+
+
+def _solution_code(exercise: Exercise) -> str:
+    """Each of the exercise's reference functions, as written in `solutions`."""
+    return "\n\n\n".join(
+        textwrap.dedent(inspect.getsource(fn)).strip() for fn in exercise.solutions
+    )
 
 
 def _imports(module) -> list[str]:
@@ -197,6 +210,7 @@ __all__ = [
     "check_gradient_f",
     "check_jacobian",
     "diagnose",
+    "solution_source",
     "solutions_markdown",
     "stub",
 ]

@@ -52,7 +52,7 @@ def diagnose(
     square = ((0, 1),) if got.ndim == 2 and got.shape[0] == got.shape[1] > 1 else ()
     bound = (atol + rtol * np.abs(want)) / SAFETY
     found = check_diagnose(got, want, bound, 0.0, square=square)
-    if found.pattern in ("entries", "mismatch") or found.hint == "is off by a factor 1":
+    if _vague(found.pattern, found.hint):
         return f"{name} {_differs(got, want, atol)}"
     return f"{name} {found.hint}"
 
@@ -60,13 +60,18 @@ def diagnose(
 def name_row(row: Row, name: str) -> str:
     """A failed row of a `jaxcalc.check` report as "dW1 has the wrong sign": the checker's
     pattern, with the worst entry where the pattern is only "these entries differ"."""
-    vague = row.pattern in ("entries", "mismatch") or row.hint == "is off by a factor 1"
-    if not (vague and row.worst):
+    if not (_vague(row.pattern, row.hint) and row.worst):
         return f"{name} {row.hint or row.text}"
     index, yours, ref = row.worst[0]
     what = {"entries": row.hint, "mismatch": f"is wrong ({row.text})"}.get(row.pattern, "is wrong")
     at = f" at index {index}" if index else ""
     return f"{name} {what}, the worst{at}: {_number(yours)} where {_number(ref)} is expected"
+
+
+def _vague(pattern: str, hint: str) -> bool:
+    """The checker's pattern says no more than "these entries differ" (a factor of 1 is
+    rounding of a factor near it): the worst entry says more."""
+    return pattern in ("entries", "mismatch") or hint == "is off by a factor 1"
 
 
 def _differs(got: np.ndarray, want: np.ndarray, atol: float) -> str:

@@ -22,13 +22,12 @@ import copy
 import hashlib
 import json
 import os
-import textwrap
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jaxcalc
-from jaxcalc.course import BY_KEY, Exercise, solutions, stub
+from jaxcalc.course import BY_KEY, solution_source, stub
 from jaxcalc.course.interactive import STATIC
 from jaxcalc.validation import InputError
 
@@ -72,19 +71,6 @@ def marked(nb: Any, tag: str) -> list[tuple[int, str]]:
         for i, c in enumerate(nb["cells"])
         if c["cell_type"] == "code" and tag in c["metadata"].get("tags", [])
     ]
-
-
-def solution_source(exercise: Exercise) -> str:
-    """The reference solution as a learner would type it into the cell: the imports the
-    solutions use, then each function."""
-    import inspect
-
-    lines = inspect.getsource(solutions).splitlines()
-    imports = [ln for ln in lines if ln.startswith(("import ", "from ")) and "__future__" not in ln]
-    code = "\n\n\n".join(
-        textwrap.dedent(inspect.getsource(fn)).strip() for fn in exercise.solutions
-    )
-    return "\n".join(imports) + "\n\n\n" + code + "\n"
 
 
 def fill(nb: Any, answers: str) -> Any:
@@ -234,7 +220,6 @@ __all__ = [
     "marked",
     "read",
     "sha256",
-    "solution_source",
     "source",
     "stale",
     "stamp",
